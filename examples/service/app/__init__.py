@@ -1,0 +1,1 @@
+"""Reference service used to exercise the Ansible deploy tooling."""
