@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -30,6 +31,8 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name
 log = logging.getLogger("service")
 
 SLOW_FAULT_SECONDS = 1.5
+# Which container answered: lets a test see the front balancer spread requests across hosts.
+INSTANCE = socket.gethostname()
 
 
 class ItemCreate(BaseModel):
@@ -87,7 +90,10 @@ def create_app(settings: Settings) -> FastAPI:
     cache = redis.Redis.from_url(
         settings.redis_url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
     )
-    secrets = [p for p in (make_url(settings.database_url).password, urlsplit(settings.redis_url).password) if p]
+    # Scrubbed from error text; very short ones are skipped, as replacing e.g. "p"
+    # would mangle every message while protecting nothing.
+    secrets = [p for p in (make_url(settings.database_url).password, urlsplit(settings.redis_url).password)
+               if p and len(p) >= 4]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -117,7 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health/live")
     def live() -> dict[str, str]:
-        return {"status": "live", "version": settings.version}
+        return {"status": "live", "version": settings.version, "instance": INSTANCE}
 
     @app.get("/health/ready")
     async def ready() -> JSONResponse:
@@ -126,7 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
                 status_code=503,
                 content={"status": "not ready", "failed": ["fault"],
                          "checks": {"fault": "injected fault: APP_FAULT=readiness"},
-                         "version": settings.version},
+                         "version": settings.version, "instance": INSTANCE},
             )
 
         # Both checks run concurrently in threads so the probe is bounded by the
@@ -150,11 +156,13 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("not ready: %s", checks)
             return JSONResponse(
                 status_code=503,
-                content={"status": "not ready", "failed": failed, "checks": checks, "version": settings.version},
+                content={"status": "not ready", "failed": failed, "checks": checks, "version": settings.version,
+                         "instance": INSTANCE},
             )
         revision = db_res if isinstance(db_res, str) else None
         return JSONResponse(
-            content={"status": "ready", "version": settings.version, "schema_revision": revision, "checks": checks}
+            content={"status": "ready", "version": settings.version, "schema_revision": revision, "checks": checks,
+                     "instance": INSTANCE}
         )
 
     @app.get("/version")
@@ -163,7 +171,8 @@ def create_app(settings: Settings) -> FastAPI:
             revision = read_schema_revision(engine)
         except Exception:  # the DB being down must not break /version
             revision = None
-        return {"version": settings.version, "schema_revision": revision, "migrations_head": MIGRATIONS_HEAD}
+        return {"version": settings.version, "schema_revision": revision, "migrations_head": MIGRATIONS_HEAD,
+                "instance": INSTANCE}
 
     @app.get("/metrics")
     def metrics() -> Response:

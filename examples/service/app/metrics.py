@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The *_created series only add noise to every scrape.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # Module level: the default registry is process-global, and registering twice
 # (e.g. building two apps in one test process) would raise.

@@ -1,0 +1,35 @@
+# The two commands of README.md, and their parts. Every target installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: up test lint pytest down venv
+
+## up: bring the local lab up and run the service on it
+up: venv
+	ansible-playbook playbooks/lab_up.yml
+
+## test: the whole test suite (lab up, lint, pytest)
+test: up lint pytest
+
+lint: venv
+	yamllint --strict .
+	ansible-lint
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+
+pytest: venv
+	pytest
+
+## down: remove the lab (containers, networks, volumes, state) and stop the engine it started
+down: venv
+	ansible-playbook playbooks/lab_down.yml
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements.yml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/ansible-galaxy collection install -r requirements.yml
+	touch $@
