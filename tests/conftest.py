@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ def ssh(lab: Lab, host: AppHost, *argv: str, check: bool = True) -> subprocess.C
     return subprocess.run(
         ["ssh", "-p", str(host.ssh_port), "-i", str(ssh_dir / "id_ed25519"),
          "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
-         "-o", "BatchMode=yes", "root@127.0.0.1", *argv],
+         "-o", "BatchMode=yes", "root@127.0.0.1", shlex.join(argv)],
         capture_output=True, text=True, timeout=60, check=check,
     )
 
