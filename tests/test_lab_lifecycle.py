@@ -52,6 +52,11 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
         again = ansible_playbook("playbooks/lab_up.yml", "--limit", "localhost", *SETTINGS)
         assert again.returncode == 0, again.stdout[-3000:]
         assert _recap_changed(again.stdout, "localhost") == 0, "a second run must reuse what exists"
+
+        secrets = [p.read_text().strip() for p in (ROOT / ".stack" / MINI / "secrets").iterdir()]
+        assert len(secrets) == 2 and all(len(s) >= 24 for s in secrets)
+        for secret in secrets:
+            assert secret not in first.stdout + first.stderr + again.stdout + again.stderr, "a secret was logged"
     finally:
         down = ansible_playbook("playbooks/lab_down.yml", *SETTINGS)
     assert down.returncode == 0, down.stdout[-3000:]

@@ -1,9 +1,11 @@
 #!/bin/sh
-# First start: initialise the cluster with the given superuser password and database; then run postgres.
+# First start: initialise the cluster with the given superuser password and database. Then run postgres as
+# PID 1 (setpriv, not su, so that it receives the stop signal itself).
 set -eu
 : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}"
 : "${POSTGRES_USER:=postgres}"
 : "${POSTGRES_DB:=$POSTGRES_USER}"
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 mkdir -p "$PGDATA" /run/postgresql
 chown -R postgres:postgres "$PGDATA" /run/postgresql
 chmod 700 "$PGDATA"
@@ -11,15 +13,15 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pwfile=$(mktemp)
   printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
   chown postgres "$pwfile"
-  su postgres -s /bin/sh -c "initdb -D '$PGDATA' -U '$POSTGRES_USER' --pwfile='$pwfile' --auth-local=trust --auth-host=scram-sha-256" >/dev/null
+  as_postgres initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust \
+    --auth-host=scram-sha-256 >/dev/null
   rm -f "$pwfile"
-  printf "host all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n" >> "$PGDATA/pg_hba.conf"
-  su postgres -s /bin/sh -c "postgres -D '$PGDATA' -c listen_addresses='' -c unix_socket_directories=/run/postgresql" &
-  pid=$!
-  until su postgres -s /bin/sh -c "pg_isready -h /run/postgresql -q"; do sleep 0.2; done
+  printf 'host all all 0.0.0.0/0 scram-sha-256\nhost all all ::/0 scram-sha-256\n' >> "$PGDATA/pg_hba.conf"
+  as_postgres pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories=/run/postgresql" -w start >/dev/null
   if [ "$POSTGRES_DB" != "postgres" ]; then
-    su postgres -s /bin/sh -c "createdb -h /run/postgresql -U '$POSTGRES_USER' '$POSTGRES_DB'"
+    as_postgres createdb -h /run/postgresql -U "$POSTGRES_USER" "$POSTGRES_DB"
   fi
-  kill -INT "$pid"; wait "$pid" || true
+  as_postgres pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
-exec su postgres -s /bin/sh -c "exec postgres -D '$PGDATA' -c listen_addresses='*' -c unix_socket_directories=/run/postgresql"
+exec setpriv --reuid=postgres --regid=postgres --init-groups \
+  postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/run/postgresql

@@ -1,0 +1,75 @@
+"""Static truths about the repository: argument specs match defaults, variables carry their role's prefix,
+every playbook parses against every inventory and is referenced by the docs."""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ROOT, VENV_BIN
+
+ROLES = sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir())
+PLAYBOOKS = sorted((ROOT / "playbooks").glob("*.yml"))
+INVENTORIES = sorted(p for p in (ROOT / "inventories").iterdir() if p.is_dir())
+
+
+def _yaml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def test_there_is_something_to_check() -> None:
+    assert {r.name for r in ROLES} >= {"local_engine", "local_lab", "image_build"}
+    assert {p.name for p in PLAYBOOKS} >= {"lab_up.yml", "lab_down.yml"}
+    assert {i.name for i in INVENTORIES} == {"local", "staging", "production"}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
+def test_argument_spec_matches_defaults(role: Path) -> None:
+    spec = _yaml(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    defaults = _yaml(role / "defaults" / "main.yml")
+    missing = sorted(set(defaults) - set(spec))
+    assert not missing, f"defaults without a spec: {missing}"
+    for name, option in spec.items():
+        if name in defaults:
+            assert "default" in option, f"{name}: has a default in defaults/main.yml but not in the spec"
+            assert option["default"] == defaults[name], f"{name}: spec default differs from defaults/main.yml"
+            assert not option.get("required"), f"{name}: required in the spec yet defaulted"
+        else:
+            assert option.get("required") is not None, f"{name}: no default and not said whether required"
+            assert "default" not in option, f"{name}: spec has a default that defaults/main.yml lacks"
+        assert option.get("description"), f"{name}: no description"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
+def test_public_variables_carry_the_role_prefix(role: Path) -> None:
+    names = set(_yaml(role / "defaults" / "main.yml"))
+    names |= set(_yaml(role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"])
+    wrong = sorted(n for n in names if not n.startswith(role.name + "_"))
+    assert not wrong, f"not prefixed with {role.name}_: {wrong}"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
+def test_role_meta_has_no_dependencies(role: Path) -> None:
+    assert _yaml(role / "meta" / "main.yml")["dependencies"] == []
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES, ids=lambda i: i.name)
+@pytest.mark.parametrize("playbook", PLAYBOOKS, ids=lambda p: p.name)
+def test_playbook_parses_against_inventory(playbook: Path, inventory: Path) -> None:
+    result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "--syntax-check", "-i", str(inventory),
+                             str(playbook)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS, ids=lambda p: p.name)
+def test_every_playbook_is_in_the_docs(playbook: Path) -> None:
+    docs = " ".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
+    assert f"playbooks/{playbook.name}" in docs
+
+
+def test_no_secret_is_committed() -> None:
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert ".stack/" not in tracked
+    assert not [f for f in tracked.split() if f.endswith("/vault.yml") and "inventories/local/" not in f]
