@@ -15,6 +15,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 INVENTORY = ROOT / "inventories" / "local"
 VENV_BIN = ROOT / ".venv" / "bin"
+# Per machine, like the lab's containers (see local_lab_state_dir).
+LAB_STATE = Path.home() / ".local" / "state" / "steady-lab"
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def _load_lab() -> Lab:
     registry = lab_vars["lab_registry"]
     return Lab(
         name=name,
-        state_dir=ROOT / ".stack" / name,
+        state_dir=LAB_STATE / name,
         registry=registry,
         postgres_port=int(lab_vars["local_lab_postgres_port"]),
         redis_port=int(lab_vars["local_lab_redis_port"]),

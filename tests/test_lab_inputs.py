@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, ansible_playbook, require
+from conftest import LAB_STATE, ansible_playbook, require
 
 pytestmark = pytest.mark.lab
 
@@ -37,7 +37,7 @@ def engine():
     ok = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30).returncode == 0
     require(ok, "no Docker engine answers")
     yield
-    shutil.rmtree(ROOT / ".stack" / PROBE, ignore_errors=True)
+    shutil.rmtree(LAB_STATE / PROBE, ignore_errors=True)
 
 
 @pytest.fixture()

@@ -8,7 +8,7 @@ import subprocess
 import httpx
 import pytest
 
-from conftest import ROOT, ansible_playbook, require
+from conftest import LAB_STATE, ansible_playbook, require
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -53,7 +53,7 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
         assert again.returncode == 0, again.stdout[-3000:]
         assert _recap_changed(again.stdout, "localhost") == 0, "a second run must reuse what exists"
 
-        secrets = [p.read_text().strip() for p in (ROOT / ".stack" / MINI / "secrets").iterdir()]
+        secrets = [p.read_text().strip() for p in (LAB_STATE / MINI / "secrets").iterdir()]
         assert len(secrets) == 2 and all(len(s) >= 24 for s in secrets)
         for secret in secrets:
             assert secret not in first.stdout + first.stderr + again.stdout + again.stderr, "a secret was logged"
@@ -63,7 +63,7 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
     assert _labelled("container") == []
     assert _labelled("network") == []
     assert _labelled("volume") == []
-    assert not (ROOT / ".stack" / MINI).exists()
+    assert not (LAB_STATE / MINI).exists()
     leftovers = subprocess.run(["pgrep", "-f", f"{MINI}"], capture_output=True, text=True, check=False).stdout
     assert leftovers.split() == [], "no process of the mini lab may survive teardown"
     # The main lab's engine was not started by this lab: it must still answer.
