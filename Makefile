@@ -7,9 +7,11 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: up test lint pytest down venv
 
-## up: bring the local lab up and run the service on it
+## up: bring the local lab up and deploy the reference service's newest release on it (a no-op when it is live)
+LAB_VERSION ?= $(shell cat examples/service/VERSION)
 up: venv
 	ansible-playbook playbooks/lab_up.yml
+	ansible-playbook playbooks/deploy.yml -e app_version=$(LAB_VERSION)
 
 ## test: the whole test suite (lab up, lint, pytest)
 test: up lint pytest

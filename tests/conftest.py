@@ -37,7 +37,6 @@ class Lab:
     balancer_port: int
     hosts: tuple[AppHost, ...]
     app_repository: str
-    app_version: str
 
     def secret(self, name: str) -> str:
         return (self.state_dir / "secrets" / name).read_text().strip()
@@ -69,7 +68,6 @@ def _load_lab() -> Lab:
         balancer_port=int(lab_vars["local_lab_balancer_port"]),
         hosts=tuple(AppHost(h, int(v["ansible_port"]), int(v["lab_http_port"])) for h, v in app_hosts.items()),
         app_repository=app_vars["app_image_repository"].replace("{{ lab_registry }}", registry),
-        app_version=str(app_vars["app_version"]),
     )
 
 

@@ -77,17 +77,18 @@ def test_ssh_refuses_an_unknown_key(lab: Lab, tmp_path) -> None:
 
 def test_each_app_host_pulled_the_service_image_from_the_registry(lab: Lab) -> None:
     name = lab.app_repository.split("/", 1)[1]
-    manifest = httpx.head(
-        f"http://{lab.registry}/v2/{name}/manifests/{lab.app_version}", timeout=5,
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
-    assert manifest.status_code == 200
-    digest = manifest.headers["Docker-Content-Digest"]
     for host in lab.hosts:
+        version = httpx.get(f"http://127.0.0.1:{host.http_port}/version", timeout=5).json()["version"]
+        manifest = httpx.head(
+            f"http://{lab.registry}/v2/{name}/manifests/{version}", timeout=5,
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        assert manifest.status_code == 200
+        digest = manifest.headers["Docker-Content-Digest"]
         result = ssh(lab, host, "docker", "image", "inspect", "--format", "{{json .RepoDigests}}",
-                     f"{lab.app_repository}:{lab.app_version}")
+                     f"{lab.app_repository}:{version}")
         assert f"{lab.app_repository}@{digest}" in result.stdout, host.name
         running = ssh(lab, host, "docker", "ps", "--filter", "health=healthy", "--format", "{{.Image}}")
-        assert f"{lab.app_repository}:{lab.app_version}" in running.stdout.split(), host.name
+        assert f"{lab.app_repository}:{version}" in running.stdout.split(), host.name
 
 
 def test_balancer_spreads_requests_across_every_host(lab: Lab) -> None:
@@ -101,7 +102,9 @@ def test_balancer_spreads_requests_across_every_host(lab: Lab) -> None:
 
 
 def test_each_host_publishes_its_own_port_on_loopback(lab: Lab) -> None:
+    instances = set()
     for host in lab.hosts:
         response = httpx.get(f"http://127.0.0.1:{host.http_port}/health/live", timeout=5)
         assert response.status_code == 200
-        assert response.json()["version"] == lab.app_version
+        instances.add(response.json()["instance"])
+    assert len(instances) == len(lab.hosts)

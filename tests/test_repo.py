@@ -2,6 +2,7 @@
 every playbook parses against every inventory and is referenced by the docs."""
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -72,3 +73,26 @@ def test_every_playbook_is_in_the_docs(playbook: Path) -> None:
 def test_no_secret_is_committed() -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert not [f for f in tracked.split() if f.endswith("/vault.yml") and "inventories/local/" not in f]
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
+def test_role_readme_lists_every_variable(role: Path) -> None:
+    readme = (role / "README.md").read_text()
+    specs = _yaml(role / "meta" / "argument_specs.yml")["argument_specs"]
+    for entry_point, body in specs.items():
+        for name in body.get("options") or {}:
+            assert f"`{name}`" in readme, f"{role.name}/README.md does not document {name} ({entry_point})"
+
+
+def test_runbook_steps_follow_the_deploy_playbook() -> None:
+    """docs/DEPLOYMENT_RUNBOOK.md names the numbered steps of playbooks/deploy.yml in the same order and words."""
+    playbook = (ROOT / "playbooks" / "deploy.yml").read_text()
+    steps = re.findall(r'name: "(\d\. [^"]+)"', playbook)
+    assert len(steps) >= 7
+    runbook = " ".join((ROOT / "docs" / "DEPLOYMENT_RUNBOOK.md").read_text().replace("*", "").split())
+    position = 0
+    for step in steps:
+        words = step.split(". ", 1)[1]
+        found = runbook.find(words, position)
+        assert found >= 0, f"the runbook lacks the step {step!r} (after position {position})"
+        position = found

@@ -24,13 +24,23 @@ def client() -> docker.DockerClient:
     return docker.from_env(timeout=120)
 
 
+def _build(client: docker.DockerClient, version: str) -> str:
+    """A release of the service from examples/service, built the way the lab builds it."""
+    tag = f"steady-test/app:{version}"
+    client.images.build(path=str(SERVICE), tag=tag, rm=True, pull=False,
+                        buildargs={"APP_VERSION": version, "BASE_IMAGE": "steady-lab/debian:bookworm"})
+    return tag
+
+
+@pytest.fixture(scope="module")
+def image_100(lab: Lab, client: docker.DockerClient) -> str:
+    return _build(client, "1.0.0")
+
+
 @pytest.fixture(scope="module")
 def image_110(lab: Lab, client: docker.DockerClient) -> str:
-    """Release 1.1.0 of the service (its image carries revision 0002), built the way the lab builds 1.0.0."""
-    tag = "steady-test/app:1.1.0"
-    client.images.build(path=str(SERVICE), tag=tag, rm=True, pull=False,
-                        buildargs={"APP_VERSION": "1.1.0", "BASE_IMAGE": "steady-lab/debian:bookworm"})
-    return tag
+    """Release 1.1.0 of the service: its image carries revision 0002."""
+    return _build(client, "1.1.0")
 
 
 def _lab_image(client: docker.DockerClient, lab: Lab, part: str) -> str:
@@ -46,7 +56,7 @@ class Stack:
 
 
 @pytest.fixture()
-def stack(lab: Lab, client: docker.DockerClient) -> Iterator[Stack]:
+def stack(lab: Lab, client: docker.DockerClient, image_100: str) -> Iterator[Stack]:
     """The 1.0.0 service with a PostgreSQL and a Redis of its own, on a network of its own."""
     suffix = uuid.uuid4().hex[:8]
     network = client.networks.create(f"steady-test-{suffix}", labels={"io.steady.test": suffix})
@@ -65,13 +75,13 @@ def stack(lab: Lab, client: docker.DockerClient) -> Iterator[Stack]:
         _wait_healthy(postgres)
         _wait_healthy(cache)
         migrate = client.containers.run(
-            f"{lab.app_repository}:{lab.app_version}", ["alembic", "upgrade", "head"], network=network.name,
+            image_100, ["alembic", "upgrade", "head"], network=network.name,
             environment={"DATABASE_URL": f"postgresql+psycopg://app:test-pw-{suffix}@{postgres.name}:5432/app",
                          "REDIS_URL": f"redis://:test-redis-{suffix}@{cache.name}:6379/0"},
             remove=True, stderr=True)
         assert migrate is not None
         app = client.containers.run(
-            f"{lab.app_repository}:{lab.app_version}", name=f"steady-test-app-{suffix}", detach=True,
+            image_100, name=f"steady-test-app-{suffix}", detach=True,
             network=network.name, ports={"8000/tcp": ("127.0.0.1", None)}, labels={"io.steady.test": suffix},
             environment={"DATABASE_URL": f"postgresql+psycopg://app:test-pw-{suffix}@{postgres.name}:5432/app",
                          "REDIS_URL": f"redis://:test-redis-{suffix}@{cache.name}:6379/0"})

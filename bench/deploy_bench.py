@@ -1,0 +1,129 @@
+"""Benchmark: a 1.0.0 -> 1.1.0 deploy of the reference service on the local lab under constant load, and a naive
+stop-then-start restart as the baseline, measured in the same run.
+
+Prints: requests sent and failed and p99 latency through the front balancer during each, the deploy's wall time,
+and the bound (per batch, the slowest new container's start-to-ready time plus the drain) with the ratio
+wall/bound. The load is paced, capped in requests and in seconds, and goes to 127.0.0.1 only.
+
+    .venv/bin/python -m bench.deploy_bench            (needs `make up` first; resets the lab's service)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import docker  # noqa: E402
+import httpx  # noqa: E402
+
+from bench.load import Load  # noqa: E402
+from conftest import _load_lab, ssh  # noqa: E402
+from deploy_helpers import deploy, reset_fleet  # noqa: E402
+
+
+def start_to_ready(lab, host, image: str, port: int, path: str) -> float:
+    """Seconds from `docker start` of a fresh container of `image` on `host` to its first 200 on `path`,
+    probed every 50 ms from the host itself (the same place the deploy probes from)."""
+    script = f"""
+import json, subprocess, time, urllib.request
+env = json.load(open('/tmp/bench-env.json'))
+args = ['docker', 'create', '--network', 'app']
+for k, v in env.items(): args += ['-e', f'{{k}}={{v}}']
+cid = subprocess.check_output(args + ['{image}']).decode().strip()
+t0 = time.monotonic(); subprocess.check_call(['docker', 'start', cid], stdout=subprocess.DEVNULL)
+ip = subprocess.check_output(['docker', 'inspect', '-f', '{{{{.NetworkSettings.Networks.app.IPAddress}}}}', cid]).decode().strip()
+while time.monotonic() - t0 < 60:
+    try:
+        if urllib.request.urlopen(f'http://{{ip}}:{port}{path}', timeout=1).status == 200: break
+    except Exception: pass
+    time.sleep(0.05)
+print(round(time.monotonic() - t0, 3))
+subprocess.call(['docker', 'rm', '-f', cid], stdout=subprocess.DEVNULL)
+"""
+    return float(ssh(lab, host, "python3", "-c", script).stdout.strip())
+
+
+def copy_env(lab, host) -> None:
+    """The live container's environment, so the probe container can reach the database like the service."""
+    live = ssh(lab, host, "sh", "-c", "docker ps --filter label=io.steady.app=app --format '{{.Names}}' | grep -v proxy"
+               " | head -1").stdout.strip()
+    env = ssh(lab, host, "docker", "inspect", "-f", "{{json .Config.Env}}", live).stdout
+    pairs = dict(e.split("=", 1) for e in json.loads(env) if e.split("=", 1)[0] in ("DATABASE_URL", "REDIS_URL"))
+    ssh(lab, host, "sh", "-c", f"cat > /tmp/bench-env.json <<'EOF'\n{json.dumps(pairs)}\nEOF")
+
+
+def measured(lab, rate: float, min_requests: int, cap: float, action) -> tuple[dict, float]:
+    load = Load(f"http://127.0.0.1:{lab.balancer_port}", rate=rate, workers=20, max_seconds=cap,
+                max_requests=min_requests * 2).start()
+    time.sleep(3)
+    began = time.monotonic()
+    action()
+    wall = time.monotonic() - began
+    while load.result.sent < min_requests and time.monotonic() - load.result.started < cap:
+        time.sleep(0.5)
+    return load.stop().summary(), wall
+
+
+def naive_restart(lab) -> None:
+    """What a naive script does: stop the running container and start it again, host after host."""
+    for host in lab.hosts:
+        live = ssh(lab, host, "sh", "-c", "docker ps --filter label=io.steady.app=app --format '{{.Names}}'"
+                   " | grep -v proxy | head -1").stdout.strip()
+        ssh(lab, host, "docker", "stop", "-t", "25", live)
+        ssh(lab, host, "docker", "start", live)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{host.http_port}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=250, help="requests per second (>= 200)")
+    parser.add_argument("--min-requests", type=int, default=20_000)
+    parser.add_argument("--cap", type=float, default=240, help="hard limit of each load phase, seconds")
+    parser.add_argument("--drain", type=int, default=2, help="rolling_restart_drain_seconds")
+    args = parser.parse_args()
+    lab = _load_lab()
+
+    reset_fleet(lab)
+    first = deploy("1.0.0")
+    assert first.returncode == 0, first.stdout[-2000:]
+
+    image = f"{lab.app_repository}:1.1.0"
+    # 1.1.0 in the registry beforehand, as CI would have pushed it: the deploy measured here builds nothing.
+    client = docker.from_env(timeout=300)
+    client.images.build(path=str(ROOT / "examples/service"), tag=image, rm=True, pull=False,
+                        buildargs={"APP_VERSION": "1.1.0", "BASE_IMAGE": "steady-lab/debian:bookworm"})
+    client.images.push(image)
+    for host in lab.hosts:  # pull 1.1.0 everywhere so that the probe measures start, not download
+        ssh(lab, host, "docker", "pull", "-q", image)
+        copy_env(lab, host)
+    ready = {h.name: start_to_ready(lab, h, image, 8000, "/health/ready") for h in lab.hosts}
+    bound = sum(ready.values()) + args.drain * len(lab.hosts)
+
+    figures, wall = measured(lab, args.rate, args.min_requests, args.cap,
+                             lambda: deploy("1.1.0", "-e", f"rolling_restart_drain_seconds={args.drain}"))
+    versions = {h.name: httpx.get(f"http://127.0.0.1:{h.http_port}/version", timeout=5).json()["version"]
+                for h in lab.hosts}
+    naive, naive_wall = measured(lab, args.rate, args.min_requests // 2, args.cap, lambda: naive_restart(lab))
+
+    print(json.dumps({
+        "deploy_1.0.0_to_1.1.0": {**figures, "wall_s": round(wall, 1), "versions_after": versions},
+        "start_to_ready_s": ready, "drain_s": args.drain,
+        "bound_s": round(bound, 2), "wall_over_bound": round(wall / bound, 2),
+        "naive_stop_start": {**naive, "wall_s": round(naive_wall, 1)},
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Filters for the release ledger: recording an entry, and finding the live and the previous release.
+
+Kept in Python because "replace by id, demote the old live entry, keep order, trim" is one readable function
+here and an unreadable Jinja expression in YAML."""
+from __future__ import annotations
+
+from typing import Any
+
+Entry = dict[str, Any]
+STATUSES = ("live", "superseded", "failed", "rolled_back")
+
+
+def ledger_record(entries: list[Entry], entry: Entry, keep: int = 100) -> list[Entry]:
+    """Return the ledger with `entry` recorded.
+
+    An entry with the same release_id is replaced in place; otherwise the entry is appended. A new `live` entry
+    turns every other `live` entry into `superseded`, so there is exactly one live release per host.
+    Only the newest `keep` entries are kept."""
+    if not entry.get("release_id"):
+        raise ValueError("a ledger entry needs a release_id")
+    if entry.get("status") not in STATUSES:
+        raise ValueError(f"a ledger entry's status must be one of {', '.join(STATUSES)}: {entry.get('status')!r}")
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    out: list[Entry] = []
+    replaced = False
+    for old in entries:
+        if old.get("release_id") == entry["release_id"]:
+            out.append(dict(entry))
+            replaced = True
+            continue
+        if entry["status"] == "live" and old.get("status") == "live":
+            old = {**old, "status": "superseded"}
+        out.append(old)
+    if not replaced:
+        out.append(dict(entry))
+    return out[-keep:]
+
+
+def ledger_live(entries: list[Entry]) -> Entry:
+    """The live entry, or {} when none is."""
+    live = [e for e in entries if e.get("status") == "live"]
+    return live[-1] if live else {}
+
+
+def ledger_previous(entries: list[Entry]) -> Entry:
+    """The release that was live before the current live one: the newest `superseded` entry older than it.
+
+    Failed and rolled-back releases never count as "previous": going back to them would go back to a release
+    that was never good."""
+    live = ledger_live(entries)
+    cut = entries.index(live) if live else len(entries)
+    older = [e for e in entries[:cut] if e.get("status") == "superseded"]
+    return older[-1] if older else {}
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {"ledger_record": ledger_record, "ledger_live": ledger_live, "ledger_previous": ledger_previous}

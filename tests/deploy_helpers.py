@@ -1,0 +1,78 @@
+"""Helpers for the tests that deploy to the lab: run the playbooks, look at the hosts, reset the fleet."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import httpx
+import psycopg
+
+from conftest import Lab, ansible_playbook, ssh
+
+APP = "app"
+
+
+def deploy(version: str, *extra: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return ansible_playbook("playbooks/deploy.yml", "-e", f"app_version={version}", *extra, timeout=timeout)
+
+
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    """Everything a run printed, on one line, so that messages folded by the output callback can be matched."""
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def recap(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for host, fields in re.findall(r"^(\S+)\s*:\s*(ok=.*)$", result.stdout, re.M):
+        out[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", fields)}
+    return out
+
+
+def served_version(lab: Lab, host) -> str:
+    return httpx.get(f"http://127.0.0.1:{host.http_port}/version", timeout=5).json()["version"]
+
+
+def containers(lab: Lab, host, running_only: bool = True) -> dict[str, str]:
+    """name -> "image status" of the service's containers (and its proxy) on a host."""
+    argv = ["docker", "ps", "--filter", f"label=io.steady.app={APP}", "--format", "{{.Names}}\t{{.Image}}\t{{.State}}"]
+    if not running_only:
+        argv.insert(2, "-a")
+    lines = ssh(lab, host, *argv).stdout.splitlines()
+    return {name: f"{image} {state}" for name, image, state in (line.split("\t") for line in lines)}
+
+
+def started_at(lab: Lab, host) -> dict[str, str]:
+    names = list(containers(lab, host))
+    if not names:
+        return {}
+    out = ssh(lab, host, "docker", "inspect", "--format", "{{.Name}} {{.State.StartedAt}}", *names).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def ledger(lab: Lab, host) -> list[dict]:
+    result = ssh(lab, host, "cat", f"/var/lib/steady/{APP}/ledger.json", check=False)
+    return json.loads(result.stdout)["releases"] if result.returncode == 0 else []
+
+
+def lock_exists(lab: Lab) -> bool:
+    return ssh(lab, lab.hosts[0], "test", "-d", f"/var/lib/steady/{APP}/deploy.lock", check=False).returncode == 0
+
+
+def schema_revision(lab: Lab) -> str | None:
+    with psycopg.connect(host="127.0.0.1", port=lab.postgres_port, user="app", dbname="app",
+                         password=lab.db_password, connect_timeout=5) as conn:
+        exists = conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()[0]
+        return conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] if exists else None
+
+
+def reset_fleet(lab: Lab) -> None:
+    """Empty hosts and an empty database: what a first deploy meets."""
+    for host in lab.hosts:
+        ssh(lab, host, "sh", "-c",
+            f"ids=$(docker ps -aq --filter label=io.steady.app={APP}); [ -z \"$ids\" ] || docker rm -f $ids >/dev/null;"
+            f" docker network rm {APP} >/dev/null 2>&1; rm -rf /var/lib/steady/{APP} /var/backups/steady/{APP}; true")
+    with psycopg.connect(host="127.0.0.1", port=lab.postgres_port, user="app", dbname="postgres",
+                         password=lab.db_password, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("DROP DATABASE IF EXISTS app WITH (FORCE)")
+        conn.execute("CREATE DATABASE app")

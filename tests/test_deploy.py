@@ -1,0 +1,154 @@
+"""deploy.yml on the lab: first deploy, idempotence, a migrated upgrade under load, and the ways it must fail
+safely. The tests run in order and share the fleet: each starts from what the one before left."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bench.load import Load
+from conftest import Lab, ssh
+from deploy_helpers import (containers, deploy, ledger, lock_exists, recap, reset_fleet, said, schema_revision,
+                            served_version, started_at)
+
+pytestmark = pytest.mark.lab
+
+LAB_BASE = '{"app_build_args": {"BASE_IMAGE": "steady-lab/debian:bookworm", "APP_FAULT": "%s"}}'
+
+
+@pytest.fixture(scope="module")
+def fleet(lab: Lab) -> Lab:
+    reset_fleet(lab)
+    return lab
+
+
+def _balancer_load(lab: Lab, rate: float = 100) -> Load:
+    return Load(f"http://127.0.0.1:{lab.balancer_port}", rate=rate, workers=12, max_seconds=400)
+
+
+def _wait_balancer_ready(lab: Lab, load_rate: float = 50) -> None:
+    """HAProxy marks a host up two checks after it answers; give it that before measuring."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        probe = Load(f"http://127.0.0.1:{lab.balancer_port}", rate=load_rate, workers=4, max_seconds=1).start()
+        time.sleep(1)
+        if probe.stop().failed == 0:
+            return
+    raise AssertionError("the balancer never served every request")
+
+
+def test_first_deploy_to_empty_hosts(fleet: Lab) -> None:
+    result = deploy("1.0.0")
+    assert result.returncode == 0, said(result)[-3000:]
+    for host in fleet.hosts:
+        assert served_version(fleet, host) == "1.0.0"
+        entries = ledger(fleet, host)
+        assert [(e["version"], e["status"]) for e in entries] == [("1.0.0", "live")]
+        assert entries[0]["digest"].startswith("sha256:")
+        assert entries[0]["schema_revision"] == "0001"
+        assert entries[0]["deployed_by"] and entries[0]["container"].startswith("app-")
+    assert schema_revision(fleet) == "0001"
+    assert not lock_exists(fleet)
+
+
+def test_the_same_version_again_changes_nothing(fleet: Lab) -> None:
+    before = {h.name: started_at(fleet, h) for h in fleet.hosts}
+    result = deploy("1.0.0")
+    assert result.returncode == 0, said(result)[-3000:]
+    assert {host: counts["changed"] for host, counts in recap(result).items()} == \
+        {"localhost": 0, **{h.name: 0 for h in fleet.hosts}}
+    assert {h.name: started_at(fleet, h) for h in fleet.hosts} == before, "nothing may restart"
+
+
+def test_upgrade_with_migration_under_load_drops_nothing(fleet: Lab) -> None:
+    _wait_balancer_ready(fleet)
+    with _balancer_load(fleet) as load:
+        result = deploy("1.1.0")
+        time.sleep(1)
+    figures = load.result.summary()
+    assert result.returncode == 0, said(result)[-3000:]
+    assert figures["sent"] > 1000
+    assert figures["failed"] == 0, figures
+    for host in fleet.hosts:
+        assert served_version(fleet, host) == "1.1.0"
+        assert [(e["version"], e["status"]) for e in ledger(fleet, host)] == \
+            [("1.0.0", "superseded"), ("1.1.0", "live")]
+        running = containers(fleet, host)
+        assert sum(1 for v in running.values() if ":1.1.0 " in v) == 1
+        kept = containers(fleet, host, running_only=False)
+        assert any(":1.0.0 exited" in v for v in kept.values()), "the old container is kept for rollback"
+    assert schema_revision(fleet) == "0002"
+    assert result.stdout.count("TASK [db_migrate : Run the migration command in a container of the new image]") == 1
+    migrations = [line for line in result.stdout.splitlines() if "Schema 0001 -> 0002" in line]
+    assert len(migrations) >= 1
+    backups = ssh(fleet, fleet.hosts[0], "ls", "/var/backups/steady/app").stdout.split()
+    assert any(name.endswith("-1.1.0-schema-0001.dump") for name in backups), backups
+    entry = ledger(fleet, fleet.hosts[1])[-1]
+    assert entry["schema_revision_before"] == "0001" and entry["schema_revision"] == "0002"
+    assert entry["backup"].endswith("-1.1.0-schema-0001.dump")
+
+
+def test_a_release_that_never_gets_ready_stops_at_the_first_host(fleet: Lab) -> None:
+    others_before = {h.name: started_at(fleet, h) for h in fleet.hosts[1:]}
+    _wait_balancer_ready(fleet)
+    with _balancer_load(fleet) as load:
+        result = deploy("1.1.91", "-e", LAB_BASE % "readiness", "-e", "rolling_restart_ready_timeout=6")
+    figures = load.result.summary()
+    assert result.returncode != 0
+    text = said(result)
+    assert "app1: the new container of release" in text
+    assert "did not answer 200 on GET /health/ready within 6 s" in text
+    assert "keeps serving" in text
+    assert figures["failed"] == 0, figures
+    assert served_version(fleet, fleet.hosts[0]) == "1.1.0"
+    assert not any("1.1.91" in v for v in containers(fleet, fleet.hosts[0], running_only=False).values())
+    assert {h.name: started_at(fleet, h) for h in fleet.hosts[1:]} == others_before, "other hosts untouched"
+    assert ledger(fleet, fleet.hosts[0])[-1]["status"] == "failed"
+    assert [e["status"] for e in ledger(fleet, fleet.hosts[1])][-1] == "live"
+    assert not lock_exists(fleet)
+
+
+def test_a_failing_migration_switches_no_host(fleet: Lab) -> None:
+    before = {h.name: started_at(fleet, h) for h in fleet.hosts}
+    result = deploy("1.1.92", "-e", LAB_BASE % "migration")
+    assert result.returncode != 0
+    text = said(result)
+    assert "the migration of release" in text and "No host was switched" in text
+    assert "backed up before it to app1:/var/backups/steady/app/app-" in text
+    assert "-1.1.92-schema-0002.dump" in text
+    assert {h.name: started_at(fleet, h) for h in fleet.hosts} == before
+    for host in fleet.hosts:
+        assert served_version(fleet, host) == "1.1.0"
+    assert schema_revision(fleet) == "0002"
+    assert not lock_exists(fleet)
+    assert fleet.db_password not in result.stdout + result.stderr
+
+
+def test_a_held_lock_refuses_a_second_deploy_and_names_the_holder(fleet: Lab) -> None:
+    info = '{"holder": "alice@ci", "message": "deploy 9.9.9", "release_id": "20260101000000-9.9.9", ' \
+           '"taken_at": "2026-01-01T00:00:00Z", "taken_at_epoch": 1767225600}'
+    ssh(fleet, fleet.hosts[0], "sh", "-c",
+        f"mkdir /var/lib/steady/app/deploy.lock && printf '%s' '{info}' > /var/lib/steady/app/deploy.lock/info.json")
+    try:
+        before = {h.name: started_at(fleet, h) for h in fleet.hosts}
+        result = deploy("1.0.0")
+        assert result.returncode != 0
+        text = said(result)
+        assert "held by alice@ci since 2026-01-01T00:00:00Z" in text and "STALE" in text
+        assert '"deploy 9.9.9"' in text and "-e deploy_lock_break=true" in text
+        assert lock_exists(fleet), "a refused deploy must not release someone else's lock"
+        assert {h.name: started_at(fleet, h) for h in fleet.hosts} == before
+    finally:
+        ssh(fleet, fleet.hosts[0], "rm", "-rf", "/var/lib/steady/app/deploy.lock")
+
+
+def test_check_mode_changes_nothing_and_says_what_would(fleet: Lab) -> None:
+    before = {h.name: started_at(fleet, h) for h in fleet.hosts}
+    ledgers = {h.name: ledger(fleet, h) for h in fleet.hosts}
+    result = deploy("1.0.0", "--check")
+    assert result.returncode == 0, said(result)[-3000:]
+    assert "app1 would start app-" in said(result)
+    assert {h.name: started_at(fleet, h) for h in fleet.hosts} == before
+    assert {h.name: ledger(fleet, h) for h in fleet.hosts} == ledgers
+    for host in fleet.hosts:
+        assert served_version(fleet, host) == "1.1.0"
