@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,26 @@ import httpx  # noqa: E402
 
 from bench.load import Load  # noqa: E402
 from conftest import _load_lab, ssh  # noqa: E402
+from conftest import ansible_playbook  # noqa: E402
 from deploy_helpers import deploy, reset_fleet  # noqa: E402
+
+ELAPSED = re.compile(r"\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+)")
+
+
+def timed_deploy(version: str, *extra: str) -> dict[str, float]:
+    """Runs deploy.yml with ansible's profile_tasks timer; returns the wall time of the whole run and of the
+    serial roll-out (from the first task of play 5's batches to the first task of play 7)."""
+    out = ansible_playbook("playbooks/deploy.yml", "-e", f"app_version={version}", *extra,
+                           env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+    assert out.returncode == 0, out.stdout[-3000:]
+
+    def clock_after(marker: str) -> float:
+        tail = out.stdout[out.stdout.index(marker):]
+        h, m, sec = ELAPSED.search(tail).groups()
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+
+    rollout = clock_after("PLAY [7. Release") - clock_after("PLAY [5. Roll out batch by batch")
+    return {"rollout_s": round(rollout, 1)}
 
 
 def start_to_ready(lab, host, image: str, port: int, path: str) -> float:
@@ -111,16 +131,19 @@ def main() -> None:
     ready = {h.name: start_to_ready(lab, h, image, 8000, "/health/ready") for h in lab.hosts}
     bound = sum(ready.values()) + args.drain * len(lab.hosts)
 
+    phases: dict[str, float] = {}
     figures, wall = measured(lab, args.rate, args.min_requests, args.cap,
-                             lambda: deploy("1.1.0", "-e", f"rolling_restart_drain_seconds={args.drain}"))
+                             lambda: phases.update(timed_deploy("1.1.0", "-e",
+                                                                f"rolling_restart_drain_seconds={args.drain}")))
     versions = {h.name: httpx.get(f"http://127.0.0.1:{h.http_port}/version", timeout=5).json()["version"]
                 for h in lab.hosts}
     naive, naive_wall = measured(lab, args.rate, args.min_requests // 2, args.cap, lambda: naive_restart(lab))
 
     print(json.dumps({
-        "deploy_1.0.0_to_1.1.0": {**figures, "wall_s": round(wall, 1), "versions_after": versions},
+        "deploy_1.0.0_to_1.1.0": {**figures, "wall_s": round(wall, 1), **phases, "versions_after": versions},
         "start_to_ready_s": ready, "drain_s": args.drain,
         "bound_s": round(bound, 2), "wall_over_bound": round(wall / bound, 2),
+        "rollout_over_bound": round(phases["rollout_s"] / bound, 2),
         "naive_stop_start": {**naive, "wall_s": round(naive_wall, 1)},
     }, indent=2))
 
