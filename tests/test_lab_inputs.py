@@ -2,15 +2,22 @@
 from __future__ import annotations
 
 import json
-import socket
+import os
+import pwd
 import shutil
+import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from conftest import LAB_STATE, ansible_playbook, require
+from conftest import LAB_STATE, ROOT, ansible_playbook, require
 
 pytestmark = pytest.mark.lab
+
+NOBODY = pwd.getpwnam("nobody")
 
 # A lab name of its own, so that nothing here can touch the main lab.
 PROBE = "steadyprobe"
@@ -71,4 +78,44 @@ def test_invalid_settings_are_refused_before_anything_is_made(engine: None, extr
     assert result.returncode != 0
     assert " ".join(expected.split()) in " ".join(result.stdout.split())
     assert "Validate the lab settings" in result.stdout
+    assert _labelled("container") == [] and _labelled("network") == [] and _labelled("volume") == []
+
+
+@pytest.fixture(scope="module")
+def unprivileged() -> Iterator[dict[str, str]]:
+    """A user that is not root and cannot reach the engine's socket, with an Ansible of its own (the project's
+    venv lives under root's home, which other users cannot enter)."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to another user needs root")
+    home = Path(tempfile.mkdtemp(prefix="steady-nobody-"))
+    venv = home / "venv"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "ansible-core==2.19.14", "requests"],
+                   check=True, timeout=600)
+    for path in (home, *home.rglob("*")):
+        os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid, follow_symlinks=False)
+    os.chmod(home, 0o755)
+    yield {"home": str(home), "venv": str(venv)}
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_no_root_and_no_engine_is_refused_with_what_to_do(engine: None, unprivileged: dict[str, str]) -> None:
+    collections = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
+    env = ["env", f"HOME={unprivileged['home']}", f"ANSIBLE_LOCAL_TEMP={unprivileged['home']}/tmp",
+           f"ANSIBLE_REMOTE_TEMP={unprivileged['home']}/rtmp", f"ANSIBLE_COLLECTIONS_PATH={collections}",
+           f"ANSIBLE_CONFIG={ROOT / 'ansible.cfg'}", "ANSIBLE_FORCE_COLOR=0"]
+    result = subprocess.run(
+        ["runuser", "-u", NOBODY.pw_name, "--", *env, f"{unprivileged['venv']}/bin/ansible-playbook",
+         "playbooks/lab_up.yml", "--limit", "localhost",
+         "-e", f"ansible_python_interpreter={unprivileged['venv']}/bin/python",
+         "-e", f"lab_name={PROBE}", "-e", PROBE_HOSTS, "-e", "lab_registry=127.0.0.1:15091",
+         "-e", "local_lab_postgres_port=15491", "-e", "local_lab_redis_port=16391",
+         "-e", "local_lab_prometheus_port=19091", "-e", "local_lab_balancer_port=18090",
+         "-e", "lab_with_service=false"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    said = " ".join(result.stdout.split())
+    assert result.returncode != 0, said
+    assert "No Docker engine answers on /var/run/docker.sock and this play does not run as root" in said, \
+        result.stderr[-2000:]
+    assert "Either start Docker yourself (and make its socket readable by nobody), or run the lab as root" in said
     assert _labelled("container") == [] and _labelled("network") == [] and _labelled("volume") == []
