@@ -152,3 +152,27 @@ def test_check_mode_changes_nothing_and_says_what_would(fleet: Lab) -> None:
     assert {h.name: ledger(fleet, h) for h in fleet.hosts} == ledgers
     for host in fleet.hosts:
         assert served_version(fleet, host) == "1.1.0"
+
+
+def test_a_host_that_fails_its_checks_after_the_switch_is_switched_back(fleet: Lab) -> None:
+    """The host's checks run while the old container still runs: a failed check is one nginx reload from undone."""
+    others_before = {h.name: started_at(fleet, h) for h in fleet.hosts[1:]}
+    live_before = {n for n, v in containers(fleet, fleet.hosts[0]).items() if "proxy" not in n}
+    _wait_balancer_ready(fleet)
+    with _balancer_load(fleet) as load:
+        # A release that starts and answers ready, but whose running version is not the one expected.
+        result = deploy("1.1.93", "-e", "release_checks_expected_version=9.9.9", "-e", "release_checks_retries=2")
+    figures = load.result.summary()
+    assert result.returncode != 0
+    text = said(result)
+    assert "app1: check GET /version says version '1.1.93', expected '9.9.9'" in text
+    assert "app1 was switched back to app-" in text
+    assert figures["failed"] == 0, figures
+    assert served_version(fleet, fleet.hosts[0]) == "1.1.0"
+    assert {n for n, v in containers(fleet, fleet.hosts[0]).items() if "proxy" not in n} == live_before
+    assert not any("1.1.93" in v for v in containers(fleet, fleet.hosts[0], running_only=False).values())
+    assert {h.name: started_at(fleet, h) for h in fleet.hosts[1:]} == others_before
+    entries = ledger(fleet, fleet.hosts[0])
+    assert (entries[-1]["version"], entries[-1]["status"]) == ("1.1.93", "failed")
+    assert [e["version"] for e in entries if e["status"] == "live"] == ["1.1.0"]
+    assert not lock_exists(fleet)
