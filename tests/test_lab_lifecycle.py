@@ -19,7 +19,6 @@ SETTINGS = [
     "-e", "local_lab_postgres_port=15492", "-e", "local_lab_redis_port=16392",
     "-e", "local_lab_prometheus_port=19092", "-e", "local_lab_balancer_port=18092",
     "-e", json.dumps({"local_lab_app_hosts": [{"name": "mini1", "ssh_port": 2292, "http_port": 18093}]}),
-    "-e", "lab_with_service=false",
 ]
 
 
