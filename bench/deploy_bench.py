@@ -23,7 +23,7 @@ import docker  # noqa: E402
 import httpx  # noqa: E402
 
 from bench.load import Load  # noqa: E402
-from conftest import _load_lab, ssh  # noqa: E402
+from conftest import load_lab, ssh  # noqa: E402
 from conftest import ansible_playbook  # noqa: E402
 from deploy_helpers import deploy, reset_fleet  # noqa: E402
 
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--cap", type=float, default=240, help="hard limit of each load phase, seconds")
     parser.add_argument("--drain", type=int, default=2, help="rolling_restart_drain_seconds")
     args = parser.parse_args()
-    lab = _load_lab()
+    lab = load_lab()
 
     reset_fleet(lab)
     first = deploy("1.0.0")

@@ -50,7 +50,7 @@ class Lab:
         return self.secret("redis_password")
 
 
-def _load_lab() -> Lab:
+def load_lab() -> Lab:
     """Reads the lab's plain settings straight from inventories/local (the same files Ansible reads)."""
     hosts_doc = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
     lab_vars = yaml.safe_load((INVENTORY / "group_vars" / "all" / "lab.yml").read_text())
@@ -82,7 +82,7 @@ def require(condition: bool, why: str) -> None:
 
 @pytest.fixture(scope="session")
 def lab() -> Lab:
-    lab = _load_lab()
+    lab = load_lab()
     try:
         up = httpx.get(f"http://{lab.registry}/v2/", timeout=3).status_code == 200
     except httpx.HTTPError:
@@ -109,6 +109,15 @@ def ansible_playbook(*args: str, env: dict[str, str] | None = None,
                 "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", **(env or {})}
     return subprocess.run([str(VENV_BIN / "ansible-playbook"), *args], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def labelled(kind: str, lab_name: str) -> list[str]:
+    """Names of the containers, networks or volumes labelled as belonging to the lab `lab_name`."""
+    argv = ["docker", kind, "ls", "--format", "{{.Names}}" if kind == "container" else "{{.Name}}",
+            "--filter", f"label=io.steady.lab={lab_name}"]
+    if kind == "container":
+        argv.append("-a")
+    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout.split()
 
 
 def docker_json(*argv: str) -> object:

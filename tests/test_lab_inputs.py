@@ -13,22 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LAB_STATE, ROOT, ansible_playbook, require
+from conftest import LAB_STATE, ROOT, ansible_playbook, labelled, require
 
 pytestmark = pytest.mark.lab
 
 NOBODY = pwd.getpwnam("nobody")
+KINDS = ("container", "network", "volume")
 
 # A lab name of its own, so that nothing here can touch the main lab.
 PROBE = "steadyprobe"
 PROBE_HOSTS = json.dumps({"local_lab_app_hosts": [{"name": "probe1", "ssh_port": 2291, "http_port": 18091}]})
 
-
-def _labelled(kind: str) -> list[str]:
-    out = subprocess.run(["docker", kind, "ls", "-q", "--filter", f"label=io.steady.lab={PROBE}"]
-                         + (["-a"] if kind == "container" else []),
-                         capture_output=True, text=True, check=True, timeout=30).stdout
-    return out.split()
 
 
 def _run_lab_up(*extra: str) -> subprocess.CompletedProcess[str]:
@@ -63,7 +58,7 @@ def test_a_taken_port_is_refused_before_anything_is_made(engine: None, taken_por
     assert f"Port {taken_port} on 127.0.0.1 (local_lab_prometheus_port) is already taken by another program. Stop" \
         in said, "only the taken port is named"
     assert "choose other ports in inventories/local (e.g. -e local_lab_prometheus_port=...)" in said
-    assert _labelled("container") == [] and _labelled("network") == [] and _labelled("volume") == []
+    assert {kind: labelled(kind, PROBE) for kind in KINDS} == {kind: [] for kind in KINDS}
 
 
 @pytest.mark.parametrize(("extra", "expected"), [
@@ -78,7 +73,7 @@ def test_invalid_settings_are_refused_before_anything_is_made(engine: None, extr
     assert result.returncode != 0
     assert " ".join(expected.split()) in " ".join(result.stdout.split())
     assert "Validate the lab settings" in result.stdout
-    assert _labelled("container") == [] and _labelled("network") == [] and _labelled("volume") == []
+    assert {kind: labelled(kind, PROBE) for kind in KINDS} == {kind: [] for kind in KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -117,4 +112,4 @@ def test_no_root_and_no_engine_is_refused_with_what_to_do(engine: None, unprivil
     assert "No Docker engine answers on /var/run/docker.sock and this play does not run as root" in said, \
         result.stderr[-2000:]
     assert "Either start Docker yourself (and make its socket readable by nobody), or run the lab as root" in said
-    assert _labelled("container") == [] and _labelled("network") == [] and _labelled("volume") == []
+    assert {kind: labelled(kind, PROBE) for kind in KINDS} == {kind: [] for kind in KINDS}

@@ -8,7 +8,7 @@ import subprocess
 import httpx
 import pytest
 
-from conftest import LAB_STATE, ansible_playbook, require
+from conftest import LAB_STATE, ansible_playbook, labelled, require
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -21,13 +21,6 @@ SETTINGS = [
     "-e", json.dumps({"local_lab_app_hosts": [{"name": "mini1", "ssh_port": 2292, "http_port": 18093}]}),
 ]
 
-
-def _labelled(kind: str) -> list[str]:
-    argv = ["docker", kind, "ls", "--format", "{{.Name}}" if kind != "container" else "{{.Names}}",
-            "--filter", f"label=io.steady.lab={MINI}"]
-    if kind == "container":
-        argv.append("-a")
-    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout.split()
 
 
 def _recap_changed(stdout: str, host: str) -> int:
@@ -42,10 +35,10 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
     try:
         first = ansible_playbook("playbooks/lab_up.yml", "--limit", "localhost", *SETTINGS)
         assert first.returncode == 0, first.stdout[-3000:]
-        assert sorted(_labelled("container")) == sorted(f"{MINI}-{part}" for part in
+        assert sorted(labelled("container", MINI)) == sorted(f"{MINI}-{part}" for part in
                                                         ["registry", "postgres", "redis", "mini1", "balancer",
                                                          "prometheus"])
-        assert _labelled("network") == [f"{MINI}-net"]
+        assert labelled("network", MINI) == [f"{MINI}-net"]
         assert httpx.get("http://127.0.0.1:15092/v2/", timeout=5).status_code == 200
 
         again = ansible_playbook("playbooks/lab_up.yml", "--limit", "localhost", *SETTINGS)
@@ -59,9 +52,9 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
     finally:
         down = ansible_playbook("playbooks/lab_down.yml", *SETTINGS)
     assert down.returncode == 0, down.stdout[-3000:]
-    assert _labelled("container") == []
-    assert _labelled("network") == []
-    assert _labelled("volume") == []
+    assert labelled("container", MINI) == []
+    assert labelled("network", MINI) == []
+    assert labelled("volume", MINI) == []
     assert not (LAB_STATE / MINI).exists()
     leftovers = subprocess.run(["pgrep", "-f", f"{MINI}"], capture_output=True, text=True, check=False).stdout
     assert leftovers.split() == [], "no process of the mini lab may survive teardown"
