@@ -25,14 +25,14 @@ import httpx  # noqa: E402
 from bench.load import Load  # noqa: E402
 from conftest import load_lab, ssh  # noqa: E402
 from conftest import ansible_playbook  # noqa: E402
-from deploy_helpers import deploy, reset_fleet  # noqa: E402
+from deploy_helpers import deploy, ledger, reset_fleet  # noqa: E402
 
 ELAPSED = re.compile(r"\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+)")
 
 
 def timed_deploy(version: str, *extra: str) -> dict[str, float]:
     """Runs deploy.yml with ansible's profile_tasks timer; returns the wall time of the whole run and of the
-    serial roll-out (from the first task of play 5's batches to the first task of play 7)."""
+    serial roll-out (from the first switch batch until every host is recorded, drained and pruned)."""
     out = ansible_playbook("playbooks/deploy.yml", "-e", f"app_version={version}", *extra,
                            env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
     assert out.returncode == 0, out.stdout[-3000:]
@@ -42,8 +42,24 @@ def timed_deploy(version: str, *extra: str) -> dict[str, float]:
         h, m, sec = ELAPSED.search(tail).groups()
         return int(h) * 3600 + int(m) * 60 + float(sec)
 
-    rollout = clock_after("PLAY [7. Release") - clock_after("PLAY [5. Roll out batch by batch")
+    rollout = clock_after("PLAY [Verify: name this run]") - clock_after("PLAY [5. Roll out batch by batch")
     return {"rollout_s": round(rollout, 1)}
+
+
+def timed_rollback(drain: int) -> dict[str, float]:
+    """Runs rollback.yml (no arguments: one release back) with the timer; the roll-out is from the first switch
+    batch to the report."""
+    out = ansible_playbook("playbooks/rollback.yml", "-e", f"rolling_restart_drain_seconds={drain}",
+                           env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+    assert out.returncode == 0, out.stdout[-3000:]
+    tail = out.stdout[out.stdout.index("PLAY [Rollback: switch batch by batch"):]
+    start = ELAPSED.search(tail).groups()
+    end = ELAPSED.search(out.stdout[out.stdout.index("PLAY [5. Release the deploy lock"):]).groups()
+
+    def secs(hms: tuple[str, str, str]) -> float:
+        return int(hms[0]) * 3600 + int(hms[1]) * 60 + float(hms[2])
+
+    return {"rollout_s": round(secs(end) - secs(start), 1)}
 
 
 def start_to_ready(lab, host, image: str, port: int, path: str) -> float:
@@ -77,9 +93,9 @@ def copy_env(lab, host) -> None:
     ssh(lab, host, "sh", "-c", f"cat > /tmp/bench-env.json <<'EOF'\n{json.dumps(pairs)}\nEOF")
 
 
-def measured(lab, rate: float, min_requests: int, cap: float, action) -> tuple[dict, float]:
+def measured(lab, rate: float, min_requests: int, cap: float, action, nice: int = 0) -> tuple[dict, float]:
     load = Load(f"http://127.0.0.1:{lab.balancer_port}", rate=rate, workers=20, max_seconds=cap,
-                max_requests=min_requests * 2).start()
+                max_requests=min_requests * 2, nice=nice).start()
     time.sleep(3)
     began = time.monotonic()
     action()
@@ -112,6 +128,8 @@ def main() -> None:
     parser.add_argument("--min-requests", type=int, default=20_000)
     parser.add_argument("--cap", type=float, default=240, help="hard limit of each load phase, seconds")
     parser.add_argument("--drain", type=int, default=2, help="rolling_restart_drain_seconds")
+    parser.add_argument("--load-nice", type=int, default=10,
+                        help="nice value of the load generator's threads (the clients; 0 to compete as equals)")
     args = parser.parse_args()
     lab = load_lab()
 
@@ -128,22 +146,41 @@ def main() -> None:
     for host in lab.hosts:  # pull 1.1.0 everywhere so that the probe measures start, not download
         ssh(lab, host, "docker", "pull", "-q", image)
         copy_env(lab, host)
-    ready = {h.name: start_to_ready(lab, h, image, 8000, "/health/ready") for h in lab.hosts}
-    bound = sum(ready.values()) + args.drain * len(lab.hosts)
+    idle_ready = {h.name: start_to_ready(lab, h, image, 8000, "/health/ready") for h in lab.hosts}
 
     phases: dict[str, float] = {}
     figures, wall = measured(lab, args.rate, args.min_requests, args.cap,
                              lambda: phases.update(timed_deploy("1.1.0", "-e",
-                                                                f"rolling_restart_drain_seconds={args.drain}")))
+                                                                f"rolling_restart_drain_seconds={args.drain}")),
+                             nice=args.load_nice)
     versions = {h.name: httpx.get(f"http://127.0.0.1:{h.http_port}/version", timeout=5).json()["version"]
                 for h in lab.hosts}
-    naive, naive_wall = measured(lab, args.rate, args.min_requests // 2, args.cap, lambda: naive_restart(lab))
+    # The bound, from the deploy itself: each new container's start-to-ready under the same load, as the switch
+    # measured it and the ledger recorded it (one host per batch), plus the drain.
+    ready = {h.name: float([e for e in ledger(lab, h) if e["status"] == "live"][-1]["ready_seconds"])
+             for h in lab.hosts}
+    bound = sum(ready.values()) + args.drain * len(lab.hosts)
+    # Rollback of every host to 1.0.0, images cached on the hosts, under the same load.
+    rollback_out: dict = {}
+    rollback_figures, rollback_wall = measured(
+        lab, args.rate, args.min_requests // 4, args.cap,
+        lambda: rollback_out.update(timed_rollback(args.drain)), nice=args.load_nice)
+    rollback_ready = {h.name: float([e for e in ledger(lab, h) if e["status"] == "live"][-1]["ready_seconds"])
+                      for h in lab.hosts}
+    rollback_bound = sum(rollback_ready.values()) + args.drain * len(lab.hosts)
+    naive, naive_wall = measured(lab, args.rate, args.min_requests // 2, args.cap, lambda: naive_restart(lab),
+                                 nice=args.load_nice)
 
     print(json.dumps({
         "deploy_1.0.0_to_1.1.0": {**figures, "wall_s": round(wall, 1), **phases, "versions_after": versions},
-        "start_to_ready_s": ready, "drain_s": args.drain,
+        "start_to_ready_s": ready, "start_to_ready_without_load_s": idle_ready, "drain_s": args.drain,
         "bound_s": round(bound, 2), "wall_over_bound": round(wall / bound, 2),
         "rollout_over_bound": round(phases["rollout_s"] / bound, 2),
+        "rollback_1.1.0_to_1.0.0": {**rollback_figures, "wall_s": round(rollback_wall, 1), **rollback_out,
+                                    "start_to_ready_s": rollback_ready, "bound_s": round(rollback_bound, 2),
+                                    "wall_over_bound": round(rollback_wall / rollback_bound, 2),
+                                    "rollout_over_bound": round(rollback_out["rollout_s"] / rollback_bound, 2)},
+        "load_nice": args.load_nice,
         "naive_stop_start": {**naive, "wall_s": round(naive_wall, 1)},
     }, indent=2))
 

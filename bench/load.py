@@ -9,6 +9,7 @@ import argparse
 import http.client
 import ipaddress
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,7 +42,8 @@ class Load:
     """Runs in background threads between start() and stop(); never past max_seconds or max_requests."""
 
     def __init__(self, url: str, rate: float, workers: int = 16, max_seconds: float = 300,
-                 max_requests: int = 200_000, write_ratio: float = 0.2, timeout: float = 10) -> None:
+                 max_requests: int = 200_000, write_ratio: float = 0.2, timeout: float = 10,
+                 nice: int = 0) -> None:
         parts = urlsplit(url)
         if not ipaddress.ip_address(parts.hostname or "").is_loopback:
             raise ValueError(f"load goes to loopback addresses only, not {parts.hostname}")
@@ -52,6 +54,9 @@ class Load:
         self.workers, self.max_seconds, self.max_requests = workers, max_seconds, max_requests
         self.write_every = int(1 / write_ratio) if write_ratio > 0 else 0
         self.timeout = timeout
+        # The clients' threads may yield the CPU to everything else (on Linux the nice value is per thread): on a
+        # small machine the load generator otherwise competes with the very deploy it measures.
+        self.nice = nice
         self.result = Result()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -90,6 +95,8 @@ class Load:
             raise RuntimeError(f"HTTP {response.status}")
 
     def _work(self, n: int) -> None:
+        if self.nice:
+            os.setpriority(os.PRIO_PROCESS, 0, self.nice)  # this thread only
         deadline = self.result.started + self.max_seconds
         next_at = time.monotonic() + (n / self.workers) * self.interval
         conn: http.client.HTTPConnection | None = None
