@@ -58,3 +58,87 @@ def test_previous_skips_failed_and_rolled_back_releases() -> None:
 def test_previous_of_a_first_release_is_nothing() -> None:
     assert ledger.ledger_previous([entry("1", "live")]) == {}
     assert ledger.ledger_live([]) == {}
+
+
+# --- ledger_find -------------------------------------------------------------------------------------------------
+
+def test_find_by_release_id() -> None:
+    entries = [entry("20240101-1", "superseded", "1.0.0"), entry("20240102-1", "live", "1.1.0")]
+    assert ledger.ledger_find(entries, "20240101-1") == entry("20240101-1", "superseded", "1.0.0")
+
+
+def test_find_by_version() -> None:
+    entries = [entry("1", "superseded", "1.0.0"), entry("2", "live", "1.1.0")]
+    assert ledger.ledger_find(entries, "1.0.0")["release_id"] == "1"
+    assert ledger.ledger_find(entries, "1.1.0")["release_id"] == "2"
+
+
+def test_find_matches_a_version_that_is_not_a_string() -> None:
+    entries = [{"release_id": "1", "status": "superseded", "version": 7}, entry("2", "live", "8")]
+    assert ledger.ledger_find(entries, "7")["release_id"] == "1"
+
+
+def test_find_returns_the_newest_match() -> None:
+    entries = [entry("1", "superseded", "1.0.0"), entry("2", "superseded", "1.0.0"), entry("3", "live", "1.1.0")]
+    assert ledger.ledger_find(entries, "1.0.0")["release_id"] == "2"
+
+
+def test_find_never_returns_a_failed_entry() -> None:
+    entries = [entry("1", "superseded", "1.0.0"), entry("2", "failed", "1.0.0"), entry("3", "live", "1.1.0")]
+    # The failed 1.0.0 is newer, but it never served: the older good one is found.
+    assert ledger.ledger_find(entries, "1.0.0")["release_id"] == "1"
+    # Asked for by its own release_id, a failed entry is not found either.
+    assert ledger.ledger_find(entries, "2") == {}
+
+
+def test_find_of_an_unknown_ref_is_nothing() -> None:
+    entries = [entry("1", "superseded", "1.0.0"), entry("2", "live", "1.1.0")]
+    assert ledger.ledger_find(entries, "9.9.9") == {}
+    assert ledger.ledger_find([], "1") == {}
+
+
+# --- ledger_reinstate --------------------------------------------------------------------------------------------
+
+def statuses(entries: list[dict]) -> list[tuple[str, str]]:
+    return [(e["release_id"], e["status"]) for e in entries]
+
+
+def test_reinstate_makes_the_entry_live_in_place_and_rolls_back_the_live_one() -> None:
+    entries = [entry("0", "superseded", "1.0.0"), entry("1", "superseded", "1.1.0"), entry("2", "live", "1.2.0")]
+    out = ledger.ledger_reinstate(entries, "1")
+    assert statuses(out) == [("0", "superseded"), ("1", "live"), ("2", "rolled_back")]
+    # Everything but the status is kept, and the entry that was not involved is unchanged.
+    assert out[0] == entries[0]
+    assert out[1] == {**entries[1], "status": "live"}
+    assert out[2] == {**entries[2], "status": "rolled_back"}
+    assert "note" not in out[1]
+
+
+def test_reinstate_does_not_modify_its_input() -> None:
+    entries = [entry("1", "superseded"), entry("2", "live")]
+    ledger.ledger_reinstate(entries, "1", note="rollback")
+    assert statuses(entries) == [("1", "superseded"), ("2", "live")]
+    assert "note" not in entries[0]
+
+
+def test_reinstate_records_the_note_on_the_reinstated_entry() -> None:
+    out = ledger.ledger_reinstate([entry("1", "superseded"), entry("2", "live")], "1", note="5xx spike after 2")
+    assert out[0]["note"] == "5xx spike after 2"
+    assert "note" not in out[1]
+
+
+def test_reinstate_of_an_unknown_release_is_refused() -> None:
+    with pytest.raises(ValueError, match="no release '7'"):
+        ledger.ledger_reinstate([entry("1", "superseded"), entry("2", "live")], "7")
+
+
+def test_after_a_reinstate_previous_skips_the_rolled_back_release() -> None:
+    entries = [entry("0", "superseded", "1.0.0"), entry("1", "superseded", "1.1.0"), entry("2", "live", "1.2.0")]
+    entries = ledger.ledger_reinstate(entries, "1")
+    assert ledger.ledger_live(entries)["release_id"] == "1"
+    assert ledger.ledger_previous(entries)["release_id"] == "0"
+
+    entries = ledger.ledger_record(entries, entry("3", "live", "1.3.0"))
+    assert statuses(entries) == [("0", "superseded"), ("1", "superseded"), ("2", "rolled_back"), ("3", "live")]
+    # The release before 3 is 1, the one that was live, not 2, which was rolled back.
+    assert ledger.ledger_previous(entries)["release_id"] == "1"

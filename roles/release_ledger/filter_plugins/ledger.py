@@ -54,6 +54,34 @@ def ledger_previous(entries: list[Entry]) -> Entry:
     return older[-1] if older else {}
 
 
+def ledger_find(entries: list[Entry], ref: str) -> Entry:
+    """The newest entry whose release_id or version is `ref`, failed ones excepted (they never served), or {}."""
+    found = [e for e in entries if ref in (e.get("release_id"), str(e.get("version")))
+             and e.get("status") != "failed"]
+    return found[-1] if found else {}
+
+
+def ledger_reinstate(entries: list[Entry], release_id: str, note: str = "",
+                     fields: dict[str, Any] | None = None) -> list[Entry]:
+    """Return the ledger after a rollback to `release_id`: that entry is live again (in its place, so that
+    "previous" keeps meaning the release before it), and the entry that was live becomes `rolled_back`, so that
+    no later rollback goes back to it. `fields` (e.g. the new container's ready_seconds) are merged into the entry."""
+    if not any(e.get("release_id") == release_id for e in entries):
+        raise ValueError(f"the ledger has no release {release_id!r}")
+    live = ledger_live(entries)
+    out: list[Entry] = []
+    for old in entries:
+        if old.get("release_id") == release_id:
+            old = {**old, **(fields or {}), "status": "live"}
+            if note:
+                old["note"] = note
+        elif old is live:
+            old = {**old, "status": "rolled_back"}
+        out.append(old)
+    return out
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"ledger_record": ledger_record, "ledger_live": ledger_live, "ledger_previous": ledger_previous}
+        return {"ledger_record": ledger_record, "ledger_live": ledger_live, "ledger_previous": ledger_previous,
+                "ledger_find": ledger_find, "ledger_reinstate": ledger_reinstate}
