@@ -37,7 +37,7 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
         assert first.returncode == 0, first.stdout[-3000:]
         assert sorted(labelled("container", MINI)) == sorted(f"{MINI}-{part}" for part in
                                                         ["registry", "postgres", "redis", "mini1", "balancer",
-                                                         "prometheus"])
+                                                         "node-exporter", "prometheus"])
         assert labelled("network", MINI) == [f"{MINI}-net"]
         assert httpx.get("http://127.0.0.1:15092/v2/", timeout=5).status_code == 200
 

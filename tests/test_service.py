@@ -2,6 +2,7 @@
 and the migrations round-trip. Each test makes its own containers on the controller's engine."""
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -121,17 +122,27 @@ def _wait_status(stack: Stack, status: int, timeout: float = 30) -> httpx.Respon
     raise AssertionError(f"/health/ready never answered {status}; last: {last and last.text}")
 
 
+def _dependency_up(stack: Stack) -> dict[str, str]:
+    """app_dependency_up by dependency, as /metrics says it after the last readiness call (the database alert of
+    monitoring/alerts.yml reads it)."""
+    metrics = httpx.get(f"{stack.base_url}/metrics", timeout=5).text
+    return dict(re.findall(r'^app_dependency_up\{dependency="(\w+)"\} (\S+)$', metrics, re.M))
+
+
 def test_ready_names_redis_when_redis_stops(stack: Stack) -> None:
     ready = _wait_status(stack, 200).json()
     assert ready["checks"] == {"database": "ok", "redis": "ok"}
     assert ready["schema_revision"] == "0001"
+    assert _dependency_up(stack) == {"database": "1.0", "redis": "1.0"}
     stack.redis.stop(timeout=5)
     down = _wait_status(stack, 503).json()
     assert down["failed"] == ["redis"]
     assert down["checks"]["database"] == "ok"
+    assert _dependency_up(stack) == {"database": "1.0", "redis": "0.0"}
     assert httpx.get(f"{stack.base_url}/health/live", timeout=5).status_code == 200
     stack.redis.start()
     assert _wait_status(stack, 200).json()["checks"]["redis"] == "ok"
+    assert _dependency_up(stack) == {"database": "1.0", "redis": "1.0"}
 
 
 def test_ready_names_the_database_when_postgres_stops(stack: Stack) -> None:
@@ -139,6 +150,7 @@ def test_ready_names_the_database_when_postgres_stops(stack: Stack) -> None:
     down = _wait_status(stack, 503).json()
     assert down["failed"] == ["database"]
     assert down["checks"]["redis"] == "ok"
+    assert _dependency_up(stack) == {"database": "0.0", "redis": "1.0"}
     assert "test-pw" not in httpx.get(f"{stack.base_url}/health/ready", timeout=5).text, "no secret in the answer"
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, create_engine, make_url, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import ConfigError, Fault, Settings, load_settings, redact_url
-from .metrics import MetricsMiddleware
+from .metrics import DEPENDENCY_UP, MetricsMiddleware
 from .schema import MIGRATIONS_HEAD, NOTE_ENABLED, Item
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -152,6 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
                 failed.append(name)
             else:
                 checks[name] = "ok"
+            DEPENDENCY_UP.labels(name).set(0 if name in failed else 1)
         if failed:
             log.warning("not ready: %s", checks)
             return JSONResponse(

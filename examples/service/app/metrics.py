@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from prometheus_client import Counter, Histogram, disable_created_metrics
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +26,13 @@ DURATION = Histogram(
     ["method", "route"],
     # 5 ms .. 10 s; 1.5 s sits at the edge of the `slow` fault so a p95 gate can tell.
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0),
+)
+
+# Set by every /health/ready call: 1 if that check of the dependency passed, 0 if it failed; absent until the first
+# call. The database alert of monitoring/alerts.yml reads it (a 503 alone does not say which dependency failed).
+DEPENDENCY_UP = Gauge(
+    "app_dependency_up", "Whether the last readiness check of the dependency passed (1) or failed (0).",
+    ["dependency"],
 )
 
 # /metrics is not counted: scrapes would otherwise dominate request counts and
