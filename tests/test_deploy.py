@@ -96,7 +96,7 @@ def test_a_release_that_never_gets_ready_stops_at_the_first_host(fleet: Lab) -> 
     figures = load.result.summary()
     assert result.returncode != 0
     text = said(result)
-    assert "app1: the new container of release" in text
+    assert "app1: release " in text and "the new container app-" in text
     assert "did not answer 200 on GET /health/ready within 6 s" in text
     assert "keeps serving" in text
     assert figures["failed"] == 0, figures
@@ -165,7 +165,7 @@ def test_a_host_that_fails_its_checks_after_the_switch_is_switched_back(fleet: L
     figures = load.result.summary()
     assert result.returncode != 0
     text = said(result)
-    assert "app1: check GET /version says version '1.1.93', expected '9.9.9'" in text
+    assert "app1: check GET /version through the proxy answered 200 (version '1.1.93', expected '9.9.9')" in text
     assert "app1 was switched back to app-" in text
     assert figures["failed"] == 0, figures
     assert served_version(fleet, fleet.hosts[0]) == "1.1.0"
