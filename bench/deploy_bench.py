@@ -30,36 +30,31 @@ from deploy_helpers import deploy, ledger, reset_fleet  # noqa: E402
 ELAPSED = re.compile(r"\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+)")
 
 
-def timed_deploy(version: str, *extra: str) -> dict[str, float]:
-    """Runs deploy.yml with ansible's profile_tasks timer; returns the wall time of the whole run and of the
-    serial roll-out (from the first switch batch until every host is recorded, drained and pruned)."""
-    out = ansible_playbook("playbooks/deploy.yml", "-e", f"app_version={version}", *extra,
-                           env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+def timed_rollout(playbook: str, first_play: str, next_play: str, *args: str) -> dict[str, float]:
+    """Runs a playbook with ansible's profile_tasks timer; returns the wall time of its serial roll-out, from the
+    play named `first_play` to the play named `next_play`."""
+    out = ansible_playbook(playbook, *args, env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
     assert out.returncode == 0, out.stdout[-3000:]
 
-    def clock_after(marker: str) -> float:
-        tail = out.stdout[out.stdout.index(marker):]
-        h, m, sec = ELAPSED.search(tail).groups()
+    def clock_after(play: str) -> float:
+        h, m, sec = ELAPSED.search(out.stdout[out.stdout.index(f"PLAY [{play}"):]).groups()
         return int(h) * 3600 + int(m) * 60 + float(sec)
 
-    rollout = clock_after("PLAY [Verify: name this run]") - clock_after("PLAY [5. Roll out batch by batch")
-    return {"rollout_s": round(rollout, 1)}
+    return {"rollout_s": round(clock_after(next_play) - clock_after(first_play), 1)}
+
+
+def timed_deploy(version: str, *extra: str) -> dict[str, float]:
+    """deploy.yml; the roll-out runs from the first switch batch until every host is recorded, drained and
+    pruned (the verification starts)."""
+    return timed_rollout("playbooks/deploy.yml", "5. Roll out batch by batch", "Verify 1.",
+                         "-e", f"app_version={version}", *extra)
 
 
 def timed_rollback(drain: int) -> dict[str, float]:
-    """Runs rollback.yml (no arguments: one release back) with the timer; the roll-out is from the first switch
-    batch to the report."""
-    out = ansible_playbook("playbooks/rollback.yml", "-e", f"rolling_restart_drain_seconds={drain}",
-                           env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
-    assert out.returncode == 0, out.stdout[-3000:]
-    tail = out.stdout[out.stdout.index("PLAY [Rollback: switch batch by batch"):]
-    start = ELAPSED.search(tail).groups()
-    end = ELAPSED.search(out.stdout[out.stdout.index("PLAY [5. Release the deploy lock"):]).groups()
-
-    def secs(hms: tuple[str, str, str]) -> float:
-        return int(hms[0]) * 3600 + int(hms[1]) * 60 + float(hms[2])
-
-    return {"rollout_s": round(secs(end) - secs(start), 1)}
+    """rollback.yml with no arguments (one release back); the roll-out runs from the first switch batch to the
+    report."""
+    return timed_rollout("playbooks/rollback.yml", "Rollback: switch batch by batch",
+                         "5. Release the deploy lock", "-e", f"rolling_restart_drain_seconds={drain}")
 
 
 def start_to_ready(lab, host, image: str, port: int, path: str) -> float:

@@ -66,8 +66,7 @@ def forget_image_on_host(lab: Lab, host, version: str) -> None:
         f"ids=$(docker ps -aq --filter label=io.steady.version={version} --filter label=io.steady.app={APP});"
         f" [ -z \"$ids\" ] || docker rm -f $ids >/dev/null;"
         f" img=$(docker image ls -q {lab.app_repository}:{version}); [ -z \"$img\" ] || docker rmi -f $img >/dev/null;"
-        f" for ref in $(docker image ls --digests --format '{{{{.Repository}}}}@{{{{.Digest}}}}' {lab.app_repository});"
-        f" do docker image inspect --format '{{{{index .Config.Labels \"none\"}}}}' $ref >/dev/null 2>&1; done; true")
+        f" true")
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +117,8 @@ def test_an_image_gone_from_the_host_comes_from_the_registry(fleet: Lab) -> None
     result = rollback("-e", "rollback_to=1.0.0")
     assert result.returncode == 0, said(result)[-3000:]
     text = said(result)
-    assert f"TASK [rollback_target : Pull the image from the registry, since the host no longer has it] " \
-           f"changed: [{host.name}]" in text or f"changed: [{host.name}]" in \
-           text.split("Pull the image from the registry")[1][:400]
+    pulled = text.split("TASK [rollback_target : Pull the image from the registry, since the host no longer has it]")[1]
+    assert f"changed: [{host.name}]" in pulled.split("TASK [")[0]
     for h in fleet.hosts:
         assert served_version(fleet, h) == "1.0.0"
 
