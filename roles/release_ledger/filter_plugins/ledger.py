@@ -1,84 +1,23 @@
-"""Filters for the release ledger: recording an entry, and finding the live and the previous release.
+"""Filters for the release ledger: ledger_record, ledger_reinstate, ledger_live, ledger_previous, ledger_find.
 
-Kept in Python because "replace by id, demote the old live entry, keep order, trim" is one readable function
-here and an unreadable Jinja expression in YAML."""
+The rules themselves live in the role's module_utils/release_ledger.py, which the module release_ledger_update
+runs on the host: one copy of them for both sides."""
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
-Entry = dict[str, Any]
-STATUSES = ("live", "superseded", "failed", "rolled_back")
+_spec = importlib.util.spec_from_file_location(
+    "steady_release_ledger", Path(__file__).resolve().parent.parent / "module_utils" / "release_ledger.py")
+_rules = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_rules)
 
-
-def ledger_record(entries: list[Entry], entry: Entry, keep: int = 100) -> list[Entry]:
-    """Return the ledger with `entry` recorded.
-
-    An entry with the same release_id is replaced in place; otherwise the entry is appended. A new `live` entry
-    turns every other `live` entry into `superseded`, so there is exactly one live release per host.
-    Only the newest `keep` entries are kept."""
-    if not entry.get("release_id"):
-        raise ValueError("a ledger entry needs a release_id")
-    if entry.get("status") not in STATUSES:
-        raise ValueError(f"a ledger entry's status must be one of {', '.join(STATUSES)}: {entry.get('status')!r}")
-    if keep < 1:
-        raise ValueError("keep must be at least 1")
-    out: list[Entry] = []
-    replaced = False
-    for old in entries:
-        if old.get("release_id") == entry["release_id"]:
-            out.append(dict(entry))
-            replaced = True
-            continue
-        if entry["status"] == "live" and old.get("status") == "live":
-            old = {**old, "status": "superseded"}
-        out.append(old)
-    if not replaced:
-        out.append(dict(entry))
-    return out[-keep:]
-
-
-def ledger_live(entries: list[Entry]) -> Entry:
-    """The live entry, or {} when none is."""
-    live = [e for e in entries if e.get("status") == "live"]
-    return live[-1] if live else {}
-
-
-def ledger_previous(entries: list[Entry]) -> Entry:
-    """The release that was live before the current live one: the newest `superseded` entry older than it.
-
-    Failed and rolled-back releases never count as "previous": going back to them would go back to a release
-    that was never good."""
-    live = ledger_live(entries)
-    cut = entries.index(live) if live else len(entries)
-    older = [e for e in entries[:cut] if e.get("status") == "superseded"]
-    return older[-1] if older else {}
-
-
-def ledger_find(entries: list[Entry], ref: str) -> Entry:
-    """The newest entry whose release_id or version is `ref`, failed ones excepted (they never served), or {}."""
-    found = [e for e in entries if ref in (e.get("release_id"), str(e.get("version")))
-             and e.get("status") != "failed"]
-    return found[-1] if found else {}
-
-
-def ledger_reinstate(entries: list[Entry], release_id: str, note: str = "",
-                     fields: dict[str, Any] | None = None) -> list[Entry]:
-    """Return the ledger after a rollback to `release_id`: that entry is live again (in its place, so that
-    "previous" keeps meaning the release before it), and the entry that was live becomes `rolled_back`, so that
-    no later rollback goes back to it. `fields` (e.g. the new container's ready_seconds) are merged into the entry."""
-    if not any(e.get("release_id") == release_id for e in entries):
-        raise ValueError(f"the ledger has no release {release_id!r}")
-    live = ledger_live(entries)
-    out: list[Entry] = []
-    for old in entries:
-        if old.get("release_id") == release_id:
-            old = {**old, **(fields or {}), "status": "live"}
-            if note:
-                old["note"] = note
-        elif old is live:
-            old = {**old, "status": "rolled_back"}
-        out.append(old)
-    return out
+ledger_record = _rules.ledger_record
+ledger_reinstate = _rules.ledger_reinstate
+ledger_live = _rules.ledger_live
+ledger_previous = _rules.ledger_previous
+ledger_find = _rules.ledger_find
 
 
 class FilterModule:
