@@ -27,6 +27,7 @@ from conftest import load_lab, ssh  # noqa: E402
 from conftest import ansible_playbook  # noqa: E402
 from deploy_helpers import deploy, ledger, reset_fleet  # noqa: E402
 
+LOG_DIR: Path | None = None
 ELAPSED = re.compile(r"\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+)")
 
 
@@ -34,6 +35,8 @@ def timed_rollout(playbook: str, first_play: str, next_play: str, *args: str) ->
     """Runs a playbook with ansible's profile_tasks timer; returns the wall time of its serial roll-out, from the
     play named `first_play` to the play named `next_play`."""
     out = ansible_playbook(playbook, *args, env={"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})
+    if LOG_DIR:  # the whole output with every task's timing, to see where the time goes
+        (LOG_DIR / f"{Path(playbook).stem}-{time.strftime('%H%M%S')}.log").write_text(out.stdout + out.stderr)
     assert out.returncode == 0, out.stdout[-3000:]
 
     def clock_after(play: str) -> float:
@@ -44,8 +47,8 @@ def timed_rollout(playbook: str, first_play: str, next_play: str, *args: str) ->
 
 
 def timed_deploy(version: str, *extra: str) -> dict[str, float]:
-    """deploy.yml; the roll-out runs from the first switch batch until every host is recorded, drained and
-    pruned (the verification starts)."""
+    """deploy.yml; the roll-out runs from the first switch batch until every host is recorded in its ledger and
+    its old container drained and stopped (the verification starts; pruning comes after it)."""
     return timed_rollout("playbooks/deploy.yml", "5. Roll out batch by batch", "Verify 1.",
                          "-e", f"app_version={version}", *extra)
 
@@ -55,6 +58,11 @@ def timed_rollback(drain: int) -> dict[str, float]:
     report."""
     return timed_rollout("playbooks/rollback.yml", "Rollback: switch batch by batch",
                          "5. Release the deploy lock", "-e", f"rolling_restart_drain_seconds={drain}")
+
+
+def bound_of(ready: dict[str, float], batches: list[list[str]], drain: float) -> float:
+    """The bound of a roll-out: per batch, its slowest container's start-to-ready plus the drain."""
+    return sum(max(ready[name] for name in batch) + drain for batch in batches)
 
 
 def start_to_ready(lab, host, image: str, port: int, path: str) -> float:
@@ -125,7 +133,12 @@ def main() -> None:
     parser.add_argument("--drain", type=int, default=2, help="rolling_restart_drain_seconds")
     parser.add_argument("--load-nice", type=int, default=10,
                         help="nice value of the load generator's threads (the clients; 0 to compete as equals)")
+    parser.add_argument("--logs", type=Path, help="write each playbook's output, with its task timings, here")
     args = parser.parse_args()
+    global LOG_DIR
+    LOG_DIR = args.logs
+    if LOG_DIR:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
     lab = load_lab()
 
     reset_fleet(lab)
@@ -154,7 +167,9 @@ def main() -> None:
     # measured it and the ledger recorded it (one host per batch), plus the drain.
     ready = {h.name: float([e for e in ledger(lab, h) if e["status"] == "live"][-1]["ready_seconds"])
              for h in lab.hosts}
-    bound = sum(ready.values()) + args.drain * len(lab.hosts)
+    switch_parts = {h.name: [e for e in ledger(lab, h) if e["status"] == "live"][-1].get("switch_seconds")
+                    for h in lab.hosts}
+    bound = bound_of(ready, [[h.name] for h in lab.hosts], args.drain)  # deploy_batch_size 1: a host per batch
     # Rollback of every host to 1.0.0, images cached on the hosts, under the same load.
     rollback_out: dict = {}
     rollback_figures, rollback_wall = measured(
@@ -162,17 +177,21 @@ def main() -> None:
         lambda: rollback_out.update(timed_rollback(args.drain)), nice=args.load_nice)
     rollback_ready = {h.name: float([e for e in ledger(lab, h) if e["status"] == "live"][-1]["ready_seconds"])
                       for h in lab.hosts}
-    rollback_bound = sum(rollback_ready.values()) + args.drain * len(lab.hosts)
+    rollback_parts = {h.name: [e for e in ledger(lab, h) if e["status"] == "live"][-1].get("switch_seconds")
+                      for h in lab.hosts}
+    # rollback_batch_size 100%: every host in one batch.
+    rollback_bound = bound_of(rollback_ready, [[h.name for h in lab.hosts]], args.drain)
     naive, naive_wall = measured(lab, args.rate, args.min_requests // 2, args.cap, lambda: naive_restart(lab),
                                  nice=args.load_nice)
 
     print(json.dumps({
         "deploy_1.0.0_to_1.1.0": {**figures, "wall_s": round(wall, 1), **phases, "versions_after": versions},
-        "start_to_ready_s": ready, "start_to_ready_without_load_s": idle_ready, "drain_s": args.drain,
+        "start_to_ready_s": ready, "switch_seconds": switch_parts, "start_to_ready_without_load_s": idle_ready, "drain_s": args.drain,
         "bound_s": round(bound, 2), "wall_over_bound": round(wall / bound, 2),
         "rollout_over_bound": round(phases["rollout_s"] / bound, 2),
         "rollback_1.1.0_to_1.0.0": {**rollback_figures, "wall_s": round(rollback_wall, 1), **rollback_out,
-                                    "start_to_ready_s": rollback_ready, "bound_s": round(rollback_bound, 2),
+                                    "start_to_ready_s": rollback_ready, "switch_seconds": rollback_parts,
+                                    "bound_s": round(rollback_bound, 2),
                                     "wall_over_bound": round(rollback_wall / rollback_bound, 2),
                                     "rollout_over_bound": round(rollback_out["rollout_s"] / rollback_bound, 2)},
         "load_nice": args.load_nice,

@@ -2,6 +2,7 @@
 safely. The tests run in order and share the fleet: each starts from what the one before left."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -161,12 +162,13 @@ def test_a_host_that_fails_its_checks_after_the_switch_is_switched_back(fleet: L
     _wait_balancer_ready(fleet)
     with _balancer_load(fleet) as load:
         # A release that starts and answers ready, but whose running version is not the one expected.
-        result = deploy("1.1.93", "-e", "release_checks_expected_version=9.9.9", "-e", "release_checks_retries=2")
+        result = deploy("1.1.93", "-e", "rolling_restart_expected_version=9.9.9", "-e", "rolling_restart_check_timeout=2")
     figures = load.result.summary()
     assert result.returncode != 0
     text = said(result)
-    assert "app1: check GET /version through the proxy answered 200 (version '1.1.93', expected '9.9.9')" in text
-    assert "app1 was switched back to app-" in text
+    assert re.search(r"app1: release \S+: check GET /version through the proxy answered 200 \(version '1\.1\.93', "
+                     r"expected '9\.9\.9'\)", text), text[-3000:]
+    assert re.search(r"Switched back to app-\S+ and removed the new container app-\S+-1\.1\.93\.", text)
     assert figures["failed"] == 0, figures
     assert served_version(fleet, fleet.hosts[0]) == "1.1.0"
     assert {n for n, v in containers(fleet, fleet.hosts[0]).items() if "proxy" not in n} == live_before

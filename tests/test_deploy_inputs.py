@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Lab
-from deploy_helpers import deploy, lock_exists, said, started_at
+from conftest import Lab, ansible_playbook
+from deploy_helpers import lock_exists, said, started_at
 
 pytestmark = pytest.mark.lab
 
@@ -32,11 +32,22 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("version", "extra", "message"), CASES, ids=[c[2].split(":")[0] + f"-{i}"
-                                                                     for i, c in enumerate(CASES)])
-def test_bad_input_is_refused_before_any_change(lab: Lab, version: str, extra: list[str], message: str) -> None:
+ROLLBACK_CASES = [
+    # (extra -e arguments to rollback.yml, what the message must say)
+    (["-e", "rollback_batch_size=0"], "rollback_batch_size: '0' must be a number of hosts"),
+    (["-e", "rollback_batch_size=all"], "rollback_batch_size: 'all' must be a number of hosts"),
+    (["-e", "rollback_to=../1.0.0"], "rollback_to: '../1.0.0' must be empty (the release before the live one)"),
+    (["-e", "rollback_database=maybe"], "rollback_database: 'maybe' must be true or false"),
+]
+RUNS = [("deploy.yml", ["-e", f"app_version={v}", *extra], m) for v, extra, m in CASES] + \
+       [("rollback.yml", extra, m) for extra, m in ROLLBACK_CASES]
+
+
+@pytest.mark.parametrize(("playbook", "args", "message"), RUNS,
+                         ids=[f"{r[0].split('.')[0]}-{r[2].split(':')[0]}-{i}" for i, r in enumerate(RUNS)])
+def test_bad_input_is_refused_before_any_change(lab: Lab, playbook: str, args: list[str], message: str) -> None:
     before = started_at(lab, lab.hosts[0])
-    result = deploy(version, *extra, timeout=120)
+    result = ansible_playbook(f"playbooks/{playbook}", *args, timeout=120)
     assert result.returncode != 0
     text = said(result)
     assert message in text

@@ -3,8 +3,11 @@ CLI replaced by a fake) and writing upstream.conf atomically. No Docker, no Ansi
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import stat
+import subprocess
+import time
 
 import pytest
 
@@ -86,15 +89,21 @@ NEW_UP = "PID COMMAND\n100  nginx: master process nginx\n101  nginx: worker proc
          "201  nginx: worker process"
 
 
-def test_reload_checks_the_config_first_and_returns_once_a_new_worker_runs(fake) -> None:
+def test_reload_tests_the_config_and_reloads_in_one_exec_then_waits_for_a_new_worker(fake) -> None:
     docker = fake(OLD_ONLY, OLD_ONLY, NEW_UP)
     switch.reload_proxy(P, timeout=5)
     commands = [args for args, _ in docker.calls]
     conf = switch.CONF_IN_PROXY
-    assert commands[0] == ("exec", "steady-proxy", "nginx", "-t", "-q", "-c", conf)
-    assert commands[1] == ("top", "steady-proxy", "-eo", "pid,args")
-    assert commands[2] == ("exec", "steady-proxy", "nginx", "-s", "reload", "-c", conf)
-    assert commands[3:] == [("top", "steady-proxy", "-eo", "pid,args")] * 2
+    assert commands[0] == ("top", "steady-proxy", "-eo", "pid,args")
+    assert commands[1] == ("exec", "steady-proxy", "sh", "-c", f"nginx -t -q -c {conf} && nginx -s reload -c {conf}")
+    assert commands[2:] == [("top", "steady-proxy", "-eo", "pid,args")] * 2
+
+
+def test_reload_uses_the_workers_it_is_given_as_the_old_generation(fake) -> None:
+    # 101 is known as old: only 201 counts as new, so the first `top` (old workers only) does not end the wait.
+    docker = fake(OLD_ONLY, NEW_UP)
+    switch.reload_proxy(P, timeout=5, before={"101", "102"})
+    assert [args[0] for args, _ in docker.calls] == ["exec", "top", "top"]
 
 
 def test_reload_without_new_workers_fails(fake) -> None:
@@ -103,19 +112,51 @@ def test_reload_without_new_workers_fails(fake) -> None:
         switch.reload_proxy(P, timeout=0.2)
 
 
-def test_a_config_that_does_not_load_is_never_reloaded(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[str, ...]] = []
+def test_a_config_that_does_not_load_is_never_reloaded(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The exec's shell line run by a real sh, with an nginx that fails its config test and logs every call."""
+    log = tmp_path / "calls"
+    nginx = tmp_path / "nginx"
+    nginx.write_text(f'#!/bin/sh\necho "$*" >> {log}\n[ "$1" = "-t" ] && exit 1\nexit 0\n')
+    nginx.chmod(0o755)
 
     def docker(*args: str, env: dict | None = None, check: bool = True) -> str:
-        calls.append(args)
-        if "-t" in args:
+        if args[0] == "top":
+            return OLD_ONLY
+        assert args[:4] == ("exec", "steady-proxy", "sh", "-c")
+        proc = subprocess.run(["sh", "-c", args[4]], env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, check=False)
+        if proc.returncode != 0:
             raise switch.SwitchError("docker exec steady-proxy failed: nginx: [emerg] unexpected end of file")
         return ""
 
     monkeypatch.setattr(switch, "docker", docker)
     with pytest.raises(switch.SwitchError, match="emerg"):
         switch.reload_proxy(P, timeout=1)
-    assert not any("reload" in args for args in calls)
+    assert log.read_text().splitlines() == [f"-t -q -c {switch.CONF_IN_PROXY}"]
+
+
+def test_a_running_proxy_is_reloaded_without_asking_the_engine_to_inspect_it(fake) -> None:
+    docker = fake(OLD_ONLY, NEW_UP)
+    switch.start_or_reload_proxy({**P, "network": "app"})
+    commands = [args[0] for args, _ in docker.calls]
+    assert commands == ["top", "exec", "top"]
+
+
+def test_a_leftover_container_of_the_same_name_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+
+    def docker(*args: str, env: dict | None = None, check: bool = True) -> str:
+        calls.append(args[:2])
+        if args[0] == "run" and sum(1 for c in calls if c[0] == "run") == 1:
+            raise switch.SwitchError('docker run -d failed: Conflict. The container name "/app-1" is already in use')
+        if args[0] == "run":
+            raise RuntimeError("stop here: the second run is what this test is about")
+        return ""
+
+    monkeypatch.setattr(switch, "docker", docker)
+    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {}, "env": {}, "image": "app:1"}
+    with pytest.raises(RuntimeError, match="stop here"):
+        switch.switched(None, params)
+    assert calls == [("run", "-d"), ("rm", "-f"), ("run", "-d")]
 
 
 # --- write_upstream ----------------------------------------------------------------------------------------------
@@ -156,3 +197,81 @@ def test_write_upstream_into_a_missing_folder_raises_oserror(tmp_path) -> None:
     # switched() catches OSError and points the proxy back at the previous container.
     with pytest.raises(OSError):
         switch.write_upstream(str(tmp_path / "missing"), UPSTREAM_NEW)
+
+
+# --- run_checks and describe: the checks through the proxy, against a real HTTP server on 127.0.0.1 ----------------
+
+from test_release_checks_probe import base, server  # noqa: E402,F401 (the fixture, shared)
+
+
+def test_checks_through_the_proxy_pass_when_every_path_answers_and_the_version_matches(server) -> None:
+    checks = [{"path": "/version"}, {"path": "/version", "json_key": "version", "expect": "1.2.3"}]
+    results = switch.run_checks(base(server), checks, timeout=2, interval=0.01)
+    assert [r["passed"] for r in results] == [True, True]
+    assert results[1]["got"] == "1.2.3"
+
+
+def test_checks_are_retried_until_a_warming_path_answers(server) -> None:
+    results = switch.run_checks(base(server), [{"path": "/warming/3"}], timeout=5, interval=0.01)
+    assert results[0]["passed"]
+    assert server.hits["/warming/3"] == 4
+
+
+def test_a_wrong_version_fails_after_the_timeout_and_says_what_it_got(server) -> None:
+    check = {"path": "/version", "json_key": "version", "expect": "9.9.9"}
+    began = time.monotonic()
+    results = switch.run_checks(base(server), [check], timeout=0.3, interval=0.05)
+    assert 0.3 <= time.monotonic() - began < 3
+    assert not results[0]["passed"]
+    assert switch.describe(results[0], check).startswith(
+        "GET /version through the proxy answered 200 (version '1.2.3', expected '9.9.9')")
+
+
+def test_a_path_that_answers_503_is_described_with_its_status_and_body(server) -> None:
+    results = switch.run_checks(base(server), [{"path": "/down"}], timeout=0, interval=0.01)
+    assert switch.describe(results[0], {"path": "/down"}) == \
+        "GET /down through the proxy answered 503: upstream not ready"
+
+
+# --- the old container's retire in a process of its own, and its collection ----------------------------------------
+
+def retire_params(tmp_path, previous: str = "app-1") -> dict:
+    (tmp_path / "proxy").mkdir(exist_ok=True)
+    return {"name": "app-2", "previous": previous, "proxy_dir": str(tmp_path / "proxy"), "proxy_name": "app-proxy",
+            "stop_timeout": 1, "drain_until": time.time()}
+
+
+def test_a_background_retire_runs_in_its_own_process_and_is_collected(tmp_path, monkeypatch) -> None:
+    def retire_now(p: dict) -> dict:  # runs in the detached process: it proves so by its pid
+        time.sleep(0.3)
+        return {"changed": True, "container": p["name"], "previous": p["previous"],
+                "seconds": {"drain": 0.0, "worker_pid": os.getpid()}}
+
+    monkeypatch.setattr(switch, "retire_now", retire_now)
+    params = retire_params(tmp_path)
+    began = time.monotonic()
+    assert switch.spawn_retire(params) is True
+    assert time.monotonic() - began < 0.25, "spawning must not wait for the retire"
+    status = json.loads((tmp_path / "retire-app-1.json").read_text())
+    assert status["state"] == "running" and status["pid"] != os.getpid()
+    result = switch.retired(params)
+    assert result["changed"] and result["previous"] == "app-1"
+    assert result["seconds"]["worker_pid"] == status["pid"]
+    assert not (tmp_path / "retire-app-1.json").exists()
+
+
+def test_a_background_retire_that_failed_fails_its_collection(tmp_path) -> None:
+    params = retire_params(tmp_path)
+    (tmp_path / "retire-app-1.json").write_text(json.dumps({"state": "failed", "msg": "docker stop timed out"}))
+    with pytest.raises(switch.SwitchError, match="retiring app-1 in the background failed: docker stop timed out"):
+        switch.retired(params)
+
+
+def test_without_a_living_background_retire_the_collection_retires_itself(tmp_path, monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(switch, "retire_now", lambda p: calls.append(p["previous"]) or {"changed": True})
+    params = retire_params(tmp_path)
+    assert switch.retired(params) == {"changed": True}  # no status at all: a run that was cut short
+    (tmp_path / "retire-app-1.json").write_text(json.dumps({"state": "running", "pid": 2 ** 22 + 7}))  # above pid_max
+    assert switch.retired(params) == {"changed": True}  # its process is gone (a reboot): do it here
+    assert calls == ["app-1", "app-1"]

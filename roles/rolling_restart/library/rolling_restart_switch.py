@@ -12,11 +12,17 @@ short_description: Switch a host's nginx proxy between containers of a service
 description:
   - C(state=switched) starts the new container beside the live one, waits until it answers 200 on its ready path
     (probed every I(ready_interval) seconds from the host), writes the proxy's upstream, checks the config with
-    C(nginx -t), reloads nginx gracefully (or starts the proxy on a first deploy) and waits until the proxy answers
-    ready. A new container that never becomes ready is removed; a proxy that does not serve after the switch is
-    pointed back at the previous container. Either way the task fails and the previous container keeps serving.
+    C(nginx -t), reloads nginx gracefully (or starts the proxy on a first deploy) and then runs I(checks) through
+    the proxy. A new container that never becomes ready is removed; when a check through the proxy does not pass
+    within I(check_timeout), the proxy is pointed back at the previous container and the new one is removed.
+    Either way the task fails, says which check failed and what it answered, and the previous container keeps
+    serving. With I(retire_in_background), once the host passed, a detached process on the host drains and stops
+    the previous container (as C(state=retired) would) and reports to C(retire-<previous>.json) beside
+    I(proxy_dir); otherwise the previous container is left running, out of the proxy.
   - C(state=reverted) points the proxy back at I(previous) and removes I(name).
-  - C(state=retired) waits until I(drain_until), then stops I(previous) and keeps it for a fast rollback.
+  - C(state=retired) collects the background retire of I(previous) when one runs or ran (and fails when it
+    failed); otherwise it waits until I(drain_until) and until the proxy's old workers are gone, then stops
+    I(previous) and keeps it for a fast rollback.
 options:
   state: {type: str, choices: [switched, reverted, retired], default: switched}
   name: {type: str, required: true, description: The new container.}
@@ -38,6 +44,22 @@ options:
   upstream_new: {type: str, default: "", description: upstream.conf that points at I(name).}
   upstream_previous: {type: str, default: "", description: upstream.conf that points at I(previous).}
   drain_until: {type: float, default: 0, description: Unix time before which I(previous) is not stopped.}
+  checks:
+    type: list
+    elements: dict
+    default: []
+    description:
+      - Run through the proxy after the switch; each has C(path), and optionally C(json_key) and C(expect) (the
+        value that key must have). Empty means the ready path alone.
+  check_timeout: {type: float, default: 20, description: How long the checks through the proxy may take to pass.}
+  retire_in_background:
+    type: bool
+    default: false
+    description: After a switch that passed, retire I(previous) in a detached process.
+  drain_seconds:
+    type: float
+    default: 2
+    description: For the background retire, the least time from the switch to the stop.
 """
 
 RETURN = r"""
@@ -45,6 +67,13 @@ container: {type: str, description: The container that serves after the call.}
 previous: {type: str, description: The container that served before.}
 ready_seconds: {type: float, description: From docker run to the new container's first 200 on the ready path.}
 switched_at: {type: float, description: Unix time the proxy reloaded onto the new container.}
+checks:
+  type: list
+  description: Per check through the proxy, C(path), C(status), C(passed), C(got) (the JSON key's value), C(body).
+retiring: {type: bool, description: A background retire of the previous container was started.}
+seconds:
+  type: dict
+  description: Where the call spent its time (C(start), C(ready), C(reload), C(checks)), to see what a batch costs.
 """
 
 import json
@@ -61,6 +90,10 @@ CONF_IN_PROXY = "/etc/nginx/steady/nginx.conf"
 
 class SwitchError(Exception):
     pass
+
+
+class CheckFailed(SwitchError):
+    """A check through the proxy did not pass after the switch."""
 
 
 def docker(*args: str, env: dict | None = None, check: bool = True) -> str:
@@ -83,7 +116,7 @@ def probe(url: str, timeout: float = 2.0) -> tuple[int, str]:
     """Status and the first bytes of the body; 0 and the error when nothing answered."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return answer.status, answer.read(300).decode(errors="replace")
+            return answer.status, answer.read(2000).decode(errors="replace")
     except urllib.error.HTTPError as err:
         return err.code, err.read(300).decode(errors="replace")
     except (OSError, ValueError) as err:
@@ -111,13 +144,15 @@ def proxy_workers(p: dict) -> dict[str, bool]:
     return workers
 
 
-def reload_proxy(p: dict, timeout: float = 60) -> None:
+def reload_proxy(p: dict, timeout: float = 60, before: set[str] | None = None) -> None:
     """nginx -t first: a config that does not load never replaces one that serves. Then a graceful reload, and
     wait until a worker of the new generation runs: `nginx -s reload` only signals the master, which on a busy
     host may take seconds to act, and until it does the old workers still send new requests to the old upstream."""
-    docker("exec", p["proxy_name"], "nginx", "-t", "-q", "-c", CONF_IN_PROXY)
-    before = set(proxy_workers(p))
-    docker("exec", p["proxy_name"], "nginx", "-s", "reload", "-c", CONF_IN_PROXY)
+    if before is None:
+        before = set(proxy_workers(p))
+    # One exec for both (`&&`: no reload unless the test passed): each `docker exec` costs a few hundred ms on a
+    # busy host, and this is the serial path of a roll-out.
+    docker("exec", p["proxy_name"], "sh", "-c", f"nginx -t -q -c {CONF_IN_PROXY} && nginx -s reload -c {CONF_IN_PROXY}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(pid not in before and not down for pid, down in proxy_workers(p).items()):
@@ -135,6 +170,10 @@ def wait_old_workers_gone(p: dict, timeout: float) -> None:
 
 
 def start_or_reload_proxy(p: dict) -> None:
+    workers = proxy_workers(p)
+    if workers:  # a running nginx always has workers: reload it (and skip asking the engine twice)
+        reload_proxy(p, before=set(workers))
+        return
     proxy = inspect(p["proxy_name"])
     if proxy.get("State", {}).get("Running"):
         reload_proxy(p)
@@ -152,20 +191,53 @@ def start_or_reload_proxy(p: dict) -> None:
 def wait_until(url: str, timeout: float, interval: float, alive=None) -> tuple[int, str]:
     deadline = time.monotonic() + timeout
     status, body = 0, "not probed"
+    next_alive_check = time.monotonic() + 1.0
     while True:
         status, body = probe(url, timeout=max(1.0, interval))
         if status == 200:
             return status, body
-        if alive is not None and not alive():
-            return status, body + " (the container exited)"
+        # Once a second, not every probe: asking the engine costs more than a probe and competes with the start.
+        if alive is not None and time.monotonic() >= next_alive_check:
+            if not alive():
+                return status, body + " (the container exited)"
+            next_alive_check = time.monotonic() + 1.0
         if time.monotonic() >= deadline:
             return status, body
         time.sleep(interval)
 
 
+def run_checks(base_url: str, checks: list[dict], timeout: float, interval: float) -> list[dict]:
+    """Every check until all pass or the time is up; a proxy that just reloaded may need a moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        results = []
+        for check in checks:
+            status, body = probe(base_url + check["path"])
+            key, got = check.get("json_key"), None
+            if key:
+                try:
+                    got = json.loads(body).get(key)
+                except (ValueError, AttributeError):
+                    got = None
+            passed = status == 200 and (not key or str(got) == str(check.get("expect")))
+            results.append({"path": check["path"], "status": status, "passed": passed, "got": got,
+                            "body": body[:300]})
+        if all(r["passed"] for r in results) or time.monotonic() >= deadline:
+            return results
+        time.sleep(interval)
+
+
+def describe(check: dict, wanted: dict) -> str:
+    """One failed check in words: the path, what answered and, for a JSON key, what it held."""
+    said = f"GET {check['path']} through the proxy answered {check['status'] or 'nothing'}"
+    if check["status"] == 200 and wanted.get("json_key"):
+        said += f" ({wanted['json_key']} '{check['got']}', expected '{wanted.get('expect')}')"
+    return f"{said}: {check['body'].strip()[:200]}"
+
+
 def switched(module: AnsibleModule, p: dict) -> dict:
-    if inspect(p["name"]):  # left over from an interrupted run of this very release
-        docker("rm", "-f", p["name"])
+    seconds = {}
+    began = time.monotonic()
     run_env = dict(os.environ)
     args = ["run", "-d", "--name", p["name"], "--network", p["network"], "--restart", "unless-stopped",
             "--stop-timeout", str(p["stop_timeout"])]
@@ -176,9 +248,16 @@ def switched(module: AnsibleModule, p: dict) -> dict:
         args += ["-e", key]
         run_env[key] = "" if value is None else str(value)
     started = time.monotonic()  # start-to-ready counts the engine's create and start too
-    docker(*args, p["image"], env=run_env)
-
+    try:
+        docker(*args, p["image"], env=run_env)
+    except SwitchError as err:
+        if "already in use" not in str(err):
+            raise
+        # Left over from an interrupted run of this very release (or a stopped copy a rollback replaces).
+        docker("rm", "-f", p["name"])
+        docker(*args, p["image"], env=run_env)
     ip = inspect(p["name"]).get("NetworkSettings", {}).get("Networks", {}).get(p["network"], {}).get("IPAddress")
+    seconds["start"] = round(time.monotonic() - started, 3)
     ready_url = f"http://{ip}:{p['container_port']}{p['ready_path']}"
     status, body = wait_until(ready_url, p["ready_timeout"], p["ready_interval"],
                               alive=lambda: inspect(p["name"]).get("State", {}).get("Running", False))
@@ -193,23 +272,40 @@ def switched(module: AnsibleModule, p: dict) -> dict:
                 f"{p['previous'] or 'nothing'} keeps serving. Last log lines: {lines}",
             failed_check=f"GET {p['ready_path']}", changed=False)
     ready_seconds = round(time.monotonic() - started, 3)
-
-    # From here traffic moves: should the proxy not serve the new container, it goes back to the previous one.
+    seconds["ready"] = round(ready_seconds - seconds["start"], 3)
+    # From here traffic moves: should the proxy not pass the checks, it goes back to the previous container.
+    checks = p["checks"] or [{"path": p["ready_path"]}]
+    results: list[dict] = []
     try:
+        mark = time.monotonic()
         write_upstream(p["proxy_dir"], p["upstream_new"])
         start_or_reload_proxy(p)
         switched_at = time.time()
-        status, body = wait_until(f"http://127.0.0.1:{p['proxy_port']}{p['ready_path']}", 20, p["ready_interval"])
-        if status != 200:
-            raise SwitchError(f"the proxy answered {status or 'nothing'} on GET {p['ready_path']}: {body[:200]}")
+        seconds["reload"] = round(time.monotonic() - mark, 3)
+        mark = time.monotonic()
+        results = run_checks(f"http://127.0.0.1:{p['proxy_port']}", checks, p["check_timeout"], p["ready_interval"])
+        seconds["checks"] = round(time.monotonic() - mark, 3)
+        failed = [describe(r, c) for r, c in zip(results, checks) if not r["passed"]]
+        if failed:
+            raise CheckFailed(f"check {'; check '.join(failed)} (still after {p['check_timeout']:g} s)")
+    except CheckFailed as err:
+        reverted(p)
+        module.fail_json(msg=f"{err}. Switched back to {p['previous'] or 'nothing'} and removed the new container "
+                             f"{p['name']}.", failed_check="through the proxy", checks=results, changed=True)
     except (SwitchError, OSError, subprocess.SubprocessError) as err:
         reverted(p)
         module.fail_json(
-            msg=f"the proxy did not serve {p['name']} after the switch ({err}); switched back to "
+            msg=f"the proxy did not serve {p['name']} after the switch ({err}). Switched back to "
                 f"{p['previous'] or 'nothing'} and removed the new container.",
-            failed_check="proxy", changed=True)
+            failed_check="proxy", checks=results, changed=True)
+    seconds["total"] = round(time.monotonic() - began, 3)
+    retiring = False
+    if p["retire_in_background"] and p["previous"] and p["previous"] != p["name"]:
+        # The host passed its checks: the old container drains and stops in a process of its own, so that the
+        # next batch does not wait for it and no extra round trip is paid; state=retired collects it.
+        retiring = spawn_retire({**p, "drain_until": switched_at + p["drain_seconds"]})
     return {"changed": True, "container": p["name"], "previous": p["previous"], "ready_seconds": ready_seconds,
-            "switched_at": switched_at}
+            "switched_at": switched_at, "checks": results, "seconds": seconds, "retiring": retiring}
 
 
 def reverted(p: dict) -> dict:
@@ -224,17 +320,108 @@ def reverted(p: dict) -> dict:
     return {"changed": True, "container": p["previous"], "previous": p["name"]}
 
 
-def retired(p: dict) -> dict:
+def retire_now(p: dict) -> dict:
+    """Wait out the drain, then until the proxy's old workers are gone, then stop the old container (kept)."""
+    seconds = {}
+    mark = time.monotonic()
     wait = p["drain_until"] - time.time()
     if wait > 0:
         time.sleep(wait)
+    seconds["drain"] = round(time.monotonic() - mark, 3)
     # The drain is at least drain_seconds, and lasts until the proxy's old workers are gone.
+    mark = time.monotonic()
     wait_old_workers_gone(p, timeout=max(30.0, float(p["stop_timeout"])))
+    seconds["old_workers"] = round(time.monotonic() - mark, 3)
     state = inspect(p["previous"]).get("State", {}) if p["previous"] else {}
     if not state.get("Running"):
-        return {"changed": False, "container": p["name"], "previous": p["previous"]}
+        return {"changed": False, "container": p["name"], "previous": p["previous"], "seconds": seconds}
+    mark = time.monotonic()
     docker("stop", "-t", str(p["stop_timeout"]), p["previous"])
-    return {"changed": True, "container": p["name"], "previous": p["previous"]}
+    seconds["stop"] = round(time.monotonic() - mark, 3)
+    return {"changed": True, "container": p["name"], "previous": p["previous"], "seconds": seconds}
+
+
+def retire_status_path(p: dict) -> str:
+    """Where a background retire of the old container reports, beside the proxy's folder (not inside it: that one
+    is mounted into nginx)."""
+    return os.path.join(os.path.dirname(p["proxy_dir"].rstrip("/")), f"retire-{p['previous']}.json")
+
+
+def write_status(path: str, status: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(status, handle)
+    os.replace(tmp, path)
+
+
+def spawn_retire(p: dict) -> bool:
+    """Run retire_now in a detached process (double fork, own session, no inherited output: the SSH session of the
+    module must not wait for it). Once this returns True, retire_status_path names the process's pid; it writes its
+    outcome there when it is done."""
+    path = retire_status_path(p)
+    try:
+        first = os.fork()
+    except OSError:
+        return False
+    if first:
+        _, code = os.waitpid(first, 0)
+        return code == 0 and os.path.exists(path)
+    try:
+        os.setsid()
+        ready_r, ready_w = os.pipe()
+        worker = os.fork()
+        if worker:  # the first child names the worker, lets it go, and is gone
+            write_status(path, {"state": "running", "pid": worker, "previous": p["previous"]})
+            os.write(ready_w, b"1")
+            os._exit(0)
+        os.close(ready_w)
+        os.read(ready_r, 1)  # never overwrite the "running" line with an outcome before it is written
+        os.close(ready_r)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        try:
+            result = retire_now(p)
+            write_status(path, {"state": "done", **result})
+        except Exception as err:  # noqa: BLE001 (whatever it was, the collector must hear of it)
+            write_status(path, {"state": "failed", "msg": str(err), "previous": p["previous"]})
+    except BaseException:  # noqa: BLE001 (a forked child never returns into the module)
+        os._exit(1)
+    os._exit(0)
+
+
+def pid_alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def retired(p: dict) -> dict:
+    """Collect the background retire of the old container when one runs or ran; otherwise retire it now."""
+    path = retire_status_path(p)
+    deadline = max(p["drain_until"], time.time()) + max(30.0, float(p["stop_timeout"])) + 60
+    status: dict = {}
+    while time.time() < deadline:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                status = json.load(handle)
+        except (OSError, ValueError):
+            status = {}
+        # No status, an outcome, or a worker that is gone (killed with its host's reboot): stop waiting.
+        if status.get("state") != "running" or not pid_alive(status.get("pid")):
+            break
+        time.sleep(0.05)
+    if os.path.exists(path):
+        os.unlink(path)
+    if status.get("state") == "done":
+        return {key: status[key] for key in ("changed", "container", "previous", "seconds") if key in status}
+    if status.get("state") == "failed":
+        raise SwitchError(f"retiring {p['previous']} in the background failed: {status.get('msg')}")
+    return retire_now(p)
 
 
 def main() -> None:
@@ -260,11 +447,18 @@ def main() -> None:
             "upstream_new": {"type": "str", "default": ""},
             "upstream_previous": {"type": "str", "default": ""},
             "drain_until": {"type": "float", "default": 0},
+            "retire_in_background": {"type": "bool", "default": False},
+            "drain_seconds": {"type": "float", "default": 2},
+            "checks": {"type": "list", "elements": "dict", "default": []},
+            "check_timeout": {"type": "float", "default": 20},
         },
         required_if=[("state", "switched", ["image", "network", "proxy_image", "upstream_new"])],
         supports_check_mode=False,
     )
     p = module.params
+    for check in p["checks"]:
+        if not str(check.get("path", "")).startswith("/"):
+            module.fail_json(msg=f"every check needs a path starting with '/': {check!r}")
     try:
         if p["state"] == "switched":
             result = switched(module, p)
