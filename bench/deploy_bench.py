@@ -60,6 +60,14 @@ def timed_rollback(drain: int) -> dict[str, float]:
                          "5. Release the deploy lock", "-e", f"rolling_restart_drain_seconds={drain}")
 
 
+def live_timings(lab) -> tuple[dict[str, float], dict[str, dict]]:
+    """Per host, what its ledger's live entry recorded of its switch: start-to-ready, and where the call spent its
+    time."""
+    live = {h.name: [e for e in ledger(lab, h) if e["status"] == "live"][-1] for h in lab.hosts}
+    return ({name: float(e["ready_seconds"]) for name, e in live.items()},
+            {name: e.get("switch_seconds") for name, e in live.items()})
+
+
 def bound_of(ready: dict[str, float], batches: list[list[str]], drain: float) -> float:
     """The bound of a roll-out: per batch, its slowest container's start-to-ready plus the drain."""
     return sum(max(ready[name] for name in batch) + drain for batch in batches)
@@ -165,20 +173,14 @@ def main() -> None:
                 for h in lab.hosts}
     # The bound, from the deploy itself: each new container's start-to-ready under the same load, as the switch
     # measured it and the ledger recorded it (one host per batch), plus the drain.
-    ready = {h.name: float([e for e in ledger(lab, h) if e["status"] == "live"][-1]["ready_seconds"])
-             for h in lab.hosts}
-    switch_parts = {h.name: [e for e in ledger(lab, h) if e["status"] == "live"][-1].get("switch_seconds")
-                    for h in lab.hosts}
+    ready, switch_parts = live_timings(lab)
     bound = bound_of(ready, [[h.name] for h in lab.hosts], args.drain)  # deploy_batch_size 1: a host per batch
     # Rollback of every host to 1.0.0, images cached on the hosts, under the same load.
     rollback_out: dict = {}
     rollback_figures, rollback_wall = measured(
         lab, args.rate, args.min_requests // 4, args.cap,
         lambda: rollback_out.update(timed_rollback(args.drain)), nice=args.load_nice)
-    rollback_ready = {h.name: float([e for e in ledger(lab, h) if e["status"] == "live"][-1]["ready_seconds"])
-                      for h in lab.hosts}
-    rollback_parts = {h.name: [e for e in ledger(lab, h) if e["status"] == "live"][-1].get("switch_seconds")
-                      for h in lab.hosts}
+    rollback_ready, rollback_parts = live_timings(lab)
     # rollback_batch_size 100%: every host in one batch.
     rollback_bound = bound_of(rollback_ready, [[h.name for h in lab.hosts]], args.drain)
     naive, naive_wall = measured(lab, args.rate, args.min_requests // 2, args.cap, lambda: naive_restart(lab),

@@ -2,7 +2,6 @@
 JSON key check. No Docker, no Ansible run."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import threading
@@ -13,12 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import ROOT
+from conftest import load_role_module
 
-_spec = importlib.util.spec_from_file_location("release_checks_probe",
-                                               ROOT / "roles/release_checks/library/release_checks_probe.py")
-probe_module = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(probe_module)
+probe_module = load_role_module("release_checks", "release_checks_probe")
 
 VERSION_BODY = json.dumps({"version": "1.2.3", "build": 42})
 

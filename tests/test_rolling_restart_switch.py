@@ -2,7 +2,6 @@
 CLI replaced by a fake) and writing upstream.conf atomically. No Docker, no Ansible run."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import stat
@@ -11,12 +10,9 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import load_role_module
 
-_spec = importlib.util.spec_from_file_location("rolling_restart_switch",
-                                               ROOT / "roles/rolling_restart/library/rolling_restart_switch.py")
-switch = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(switch)
+switch = load_role_module("rolling_restart", "rolling_restart_switch")
 
 P = {"proxy_name": "steady-proxy"}
 # `docker top steady-proxy -eo pid,args` after one reload: the master, two new workers and two old ones

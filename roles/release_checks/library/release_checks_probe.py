@@ -28,39 +28,17 @@ checks:
 all_passed: {type: bool}
 """
 
-import json
 import time
-import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
-
-
-def probe(url: str, timeout: float) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return answer.status, answer.read(2000).decode(errors="replace")
-    except urllib.error.HTTPError as err:
-        return err.code, err.read(300).decode(errors="replace")
-    except (OSError, ValueError) as err:
-        return 0, str(err)
+from ansible.module_utils.release_checks_http import judge, probe
 
 
 def run_check(base_url: str, check: dict, retries: int, delay: float, timeout: float) -> dict:
-    key, expect = check.get("json_key"), check.get("expect")
     result: dict = {}
     for attempt in range(retries + 1):
-        status, body = probe(base_url + check["path"], timeout)
-        got = None
-        if key:
-            try:
-                got = json.loads(body).get(key)
-            except (ValueError, AttributeError):
-                got = None
-        passed = status == 200 and (not key or str(got) == str(expect))
-        result = {"path": check["path"], "status": status, "passed": passed, "got": got, "body": body[:300],
-                  "attempts": attempt + 1}
-        if passed:
+        result = {**judge(check, *probe(base_url + check["path"], timeout)), "attempts": attempt + 1}
+        if result["passed"]:
             break
         time.sleep(delay)
     return result

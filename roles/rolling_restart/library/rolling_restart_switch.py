@@ -80,10 +80,9 @@ import json
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.release_checks_http import judge, probe
 
 CONF_IN_PROXY = "/etc/nginx/steady/nginx.conf"
 
@@ -110,17 +109,6 @@ def inspect(name: str) -> dict:
     except ValueError:
         found = []
     return found[0] if found else {}
-
-
-def probe(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    """Status and the first bytes of the body; 0 and the error when nothing answered."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return answer.status, answer.read(2000).decode(errors="replace")
-    except urllib.error.HTTPError as err:
-        return err.code, err.read(300).decode(errors="replace")
-    except (OSError, ValueError) as err:
-        return 0, str(err)
 
 
 def write_upstream(proxy_dir: str, content: str) -> None:
@@ -210,18 +198,7 @@ def run_checks(base_url: str, checks: list[dict], timeout: float, interval: floa
     """Every check until all pass or the time is up; a proxy that just reloaded may need a moment."""
     deadline = time.monotonic() + timeout
     while True:
-        results = []
-        for check in checks:
-            status, body = probe(base_url + check["path"])
-            key, got = check.get("json_key"), None
-            if key:
-                try:
-                    got = json.loads(body).get(key)
-                except (ValueError, AttributeError):
-                    got = None
-            passed = status == 200 and (not key or str(got) == str(check.get("expect")))
-            results.append({"path": check["path"], "status": status, "passed": passed, "got": got,
-                            "body": body[:300]})
+        results = [judge(check, *probe(base_url + check["path"])) for check in checks]
         if all(r["passed"] for r in results) or time.monotonic() >= deadline:
             return results
         time.sleep(interval)

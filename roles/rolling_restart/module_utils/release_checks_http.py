@@ -1,0 +1,1 @@
+../../release_checks/module_utils/release_checks_http.py
