@@ -43,6 +43,36 @@ def test_argument_spec_matches_defaults(role: Path) -> None:
         assert option.get("description"), f"{name}: no description"
 
 
+# Entry points run on a roll-out's serial path without a spec of their own: the role's README says which entry
+# point validated their variables for the run before anything changed.
+VALIDATED_ELSEWHERE = {("rolling_restart", "switch")}
+
+
+def _role_calls(node):
+    """Every include_role / import_role in a loaded YAML tree, as (role, tasks_from)."""
+    if isinstance(node, dict):
+        for key in ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role"):
+            if isinstance(node.get(key), dict):
+                yield node[key]["name"], node[key].get("tasks_from", "main")
+        for value in node.values():
+            yield from _role_calls(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _role_calls(value)
+
+
+def test_every_role_entry_point_called_is_validated() -> None:
+    """Ansible validates a role's arguments against the spec named exactly like tasks_from: `tasks_from: x.yml`
+    silently skips the spec `x`. Every call names an entry point with a spec, or one listed above."""
+    files = [*PLAYBOOKS, *(ROOT / "molecule").rglob("*.yml"), *(ROOT / "roles").glob("*/tasks/*.yml")]
+    calls = {(role, entry, f.relative_to(ROOT).as_posix()) for f in files for role, entry in _role_calls(_yaml(f))}
+    assert len(calls) > 20
+    unvalidated = sorted((role, entry, where) for role, entry, where in calls
+                         if entry not in _yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
+                         and (role, entry) not in VALIDATED_ELSEWHERE)
+    assert not unvalidated, f"entry points called without a spec Ansible would apply: {unvalidated}"
+
+
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r.name)
 def test_public_variables_carry_the_role_prefix(role: Path) -> None:
     names = set(_yaml(role / "defaults" / "main.yml"))

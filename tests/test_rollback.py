@@ -78,9 +78,19 @@ def fleet(lab: Lab) -> Lab:
     return lab
 
 
+def container_ids(lab: Lab, host) -> dict[str, str]:
+    """name -> id of every service container on a host, stopped ones too."""
+    out = ssh(lab, host, "docker", "ps", "-a", "--no-trunc", "--filter", f"label=io.steady.app={APP}", "--format",
+              "{{.Names}}\t{{.ID}}").stdout
+    return dict(line.split("\t") for line in out.splitlines())
+
+
 def test_rollback_without_arguments_goes_back_one_release_under_load(fleet: Lab) -> None:
     before = {h.name: live_entry(fleet, h) for h in fleet.hosts}
     assert {e["version"] for e in before.values()} == {"1.1.0"}
+    # 1.0.0's containers, stopped and kept since the deploy of 1.1.0
+    kept = {h.name: [e for e in ledger(fleet, h) if e["version"] == "1.0.0"][-1]["container"] for h in fleet.hosts}
+    kept_ids = {h.name: container_ids(fleet, h)[kept[h.name]] for h in fleet.hosts}
     balancer_ready(fleet)
     with Load(f"http://127.0.0.1:{fleet.balancer_port}", rate=100, workers=12, max_seconds=300) as load:
         result = rollback()
@@ -92,6 +102,9 @@ def test_rollback_without_arguments_goes_back_one_release_under_load(fleet: Lab)
         entries = ledger(fleet, host)
         assert [(e["version"], e["status"]) for e in entries] == [("1.0.0", "live"), ("1.1.0", "rolled_back")]
         assert "reinstated by" in entries[0]["note"]
+        # the kept container was started again as it was, not created anew
+        assert entries[0]["container"] == kept[host.name]
+        assert container_ids(fleet, host)[kept[host.name]] == kept_ids[host.name]
         # the bad release's container is kept, stopped: a roll forward is as quick
         assert any(":1.1.0" in v or "@sha256" in v for v in containers(fleet, host, running_only=False).values())
     assert schema_revision(fleet) == "0002", "without rollback_database the schema stays"

@@ -1,12 +1,16 @@
 """rolling_restart_switch's pure helpers: reading the proxy's nginx workers from `docker top` (with the docker
-CLI replaced by a fake) and writing upstream.conf atomically. No Docker, no Ansible run."""
+CLI replaced by a fake, or from the Engine API served by a stand-in on a unix socket) and writing upstream.conf
+atomically. No Docker, no Ansible run."""
 from __future__ import annotations
 
 import json
 import os
+import socketserver
 import stat
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -40,6 +44,13 @@ class FakeDocker:
         if args[0] == "top":
             return self.tops.pop(0) if len(self.tops) > 1 else self.tops[0]
         return ""
+
+
+@pytest.fixture(autouse=True)
+def no_engine_socket(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine not on a local socket: the module uses the docker CLI (which the tests replace), never the
+    machine's own engine."""
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")
 
 
 @pytest.fixture
@@ -149,10 +160,128 @@ def test_a_leftover_container_of_the_same_name_is_replaced(monkeypatch: pytest.M
         return ""
 
     monkeypatch.setattr(switch, "docker", docker)
-    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {}, "env": {}, "image": "app:1"}
+    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {}, "env": {}, "image": "app:1",
+              "existing": "absent"}
     with pytest.raises(RuntimeError, match="stop here"):
         switch.switched(None, params)
     assert calls == [("run", "-d"), ("rm", "-f"), ("run", "-d")]
+
+
+def _first_engine_calls(monkeypatch: pytest.MonkeyPatch, existing: str, start_fails: bool = False) -> list:
+    """The docker calls switched() makes for a container that `existing` says the host has, up to the moment it
+    asks for the new container's address."""
+    calls: list[tuple[str, ...]] = []
+
+    def docker(*args: str, env: dict | None = None, check: bool = True) -> str:
+        calls.append(args[:2])
+        if args[0] == "start" and start_fails:
+            raise switch.SwitchError('docker start app-1 failed: network app not found')
+        if args[:2] == ("container", "inspect"):
+            raise RuntimeError("stop here: started")
+        return ""
+
+    monkeypatch.setattr(switch, "docker", docker)
+    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {}, "env": {}, "image": "app:1",
+              "existing": existing}
+    with pytest.raises(RuntimeError, match="stop here"):
+        switch.switched(None, params)
+    return calls
+
+
+def test_a_kept_release_with_the_wanted_configuration_is_started_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _first_engine_calls(monkeypatch, "reusable") == [("start", "app-1"), ("container", "inspect")]
+
+
+def test_a_kept_release_that_does_not_start_is_created_anew(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _first_engine_calls(monkeypatch, "reusable", start_fails=True) == [
+        ("start", "app-1"), ("rm", "-f"), ("run", "-d"), ("container", "inspect")]
+
+
+def test_a_stale_copy_is_removed_before_the_new_container_is_created(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _first_engine_calls(monkeypatch, "stale") == [("rm", "-f"), ("run", "-d"), ("container", "inspect")]
+
+
+def test_a_started_kept_release_that_fails_is_stopped_and_kept_not_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(switch, "docker", lambda *args, **_: calls.append(args[:2]) or "")
+    assert switch.set_aside({"name": "app-1", "existing": "reusable", "stop_timeout": 25}) == "stopped (kept, as before)"
+    assert switch.set_aside({"name": "app-2", "existing": "absent", "stop_timeout": 25}) == "removed"
+    assert calls == [("stop", "-t"), ("rm", "-f")]
+
+
+# --- the Engine API on the local socket ---------------------------------------------------------------------------
+
+class _Engine(BaseHTTPRequestHandler):
+    """A stand-in Docker engine: answers from the server's `answers` ({(method, path): (status, body)}), 404
+    otherwise, and records each request."""
+
+    def _answer(self) -> None:
+        self.server.seen.append((self.command, self.path))
+        status, body = self.server.answers.get((self.command, self.path), (404, {"message": "No such container"}))
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def engine(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """A stand-in engine on a unix socket, as DOCKER_HOST; the CLI replaced by a fake that must not be called."""
+    path = str(tmp_path / "docker.sock")
+    server = socketserver.UnixStreamServer(path, _Engine)
+    server.answers, server.seen = {}, []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    cli = FakeDocker(["PID COMMAND"])
+    monkeypatch.setattr(switch, "docker", cli)
+    yield server, cli
+    server.shutdown()
+    server.server_close()
+
+
+def test_workers_are_read_from_the_engine_api_without_the_cli(engine) -> None:
+    server, cli = engine
+    server.answers[("GET", "/containers/steady-proxy/top?ps_args=-eo%20pid%2Cargs")] = (200, {
+        "Titles": ["PID", "COMMAND"],
+        "Processes": [["14339", "nginx: master process nginx -c /etc/nginx/steady/nginx.conf"],
+                      ["16053", "nginx: worker process"], ["16054", "nginx: worker process is shutting down"]]})
+    assert switch.proxy_workers(P) == {"16053": False, "16054": True}
+    assert cli.calls == []
+
+
+def test_inspect_through_the_engine_api_and_a_missing_container(engine) -> None:
+    server, cli = engine
+    server.answers[("GET", "/containers/app-1/json")] = (200, {"State": {"Running": True}})
+    assert switch.inspect("app-1") == {"State": {"Running": True}}
+    assert switch.inspect("app-2") == {}
+    assert cli.calls == []
+
+
+def test_start_through_the_engine_api_accepts_started_and_already_running_and_says_why_not(engine) -> None:
+    server, cli = engine
+    server.answers[("POST", "/containers/app-1/start")] = (204, None)
+    server.answers[("POST", "/containers/app-2/start")] = (304, None)
+    server.answers[("POST", "/containers/app-3/start")] = (500, {"message": "network app not found"})
+    switch.start("app-1")
+    switch.start("app-2")
+    with pytest.raises(switch.SwitchError, match="docker start app-3 failed.*network app not found"):
+        switch.start("app-3")
+    assert [path for _, path in server.seen] == [f"/containers/app-{n}/start" for n in (1, 2, 3)]
+    assert cli.calls == []
+
+
+def test_an_engine_socket_that_is_not_there_falls_back_to_the_cli(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    cli = FakeDocker([TOP_MID_RELOAD])
+    monkeypatch.setattr(switch, "docker", cli)
+    assert switch.proxy_workers(P) == {"16053": False, "16054": True, "16055": False, "15001": True}
+    assert cli.calls == [(("top", "steady-proxy", "-eo", "pid,args"), {"check": False})]
 
 
 # --- write_upstream ----------------------------------------------------------------------------------------------
@@ -271,3 +400,20 @@ def test_without_a_living_background_retire_the_collection_retires_itself(tmp_pa
     (tmp_path / "retire-app-1.json").write_text(json.dumps({"state": "running", "pid": 2 ** 22 + 7}))  # above pid_max
     assert switch.retired(params) == {"changed": True}  # its process is gone (a reboot): do it here
     assert calls == ["app-1", "app-1"]
+
+
+@pytest.mark.parametrize("how", ["env", "config"])
+def test_a_docker_context_other_than_the_default_leaves_the_engine_to_the_cli(tmp_path, monkeypatch, how) -> None:
+    monkeypatch.delenv("DOCKER_HOST")
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    assert switch.engine_socket() == "unix:///var/run/docker.sock"
+    if how == "env":
+        monkeypatch.setenv("DOCKER_CONTEXT", "rootless")
+    else:
+        (tmp_path / "config.json").write_text(json.dumps({"currentContext": "rootless"}))
+    assert switch.engine_socket() == ""
+    cli = FakeDocker([TOP_MID_RELOAD])
+    monkeypatch.setattr(switch, "docker", cli)
+    assert switch.proxy_workers(P)["16054"] is True
+    assert [args[0] for args, _ in cli.calls] == ["top"]

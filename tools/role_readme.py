@@ -24,7 +24,7 @@ def readme(role: Path) -> str:
     out = [f"# {role.name}", "", text(meta["galaxy_info"]["description"]), ""]
     main_options = specs.get("main", {}).get("options")
     for name, spec in specs.items():
-        where = "" if name == "main" else f" (`tasks_from: {name}.yml`)"
+        where = "" if name == "main" else f" (`tasks_from: {name}`)"
         out += [f"## Entry point `{name}`{where}", "", text(spec["short_description"]), ""]
         for paragraph in spec.get("description") or []:
             out += [text(paragraph), ""]

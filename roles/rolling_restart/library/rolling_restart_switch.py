@@ -19,7 +19,8 @@ description:
     serving. With I(retire_in_background), once the host passed, a detached process on the host drains and stops
     the previous container (as C(state=retired) would) and reports to C(retire-<previous>.json) beside
     I(proxy_dir); otherwise the previous container is left running, out of the proxy.
-  - C(state=reverted) points the proxy back at I(previous) and removes I(name).
+  - C(state=reverted) points the proxy back at I(previous) and removes I(name) (stops it, when I(existing) was
+    C(reusable)).
   - C(state=retired) collects the background retire of I(previous) when one runs or ran (and fails when it
     failed); otherwise it waits until I(drain_until) and until the proxy's old workers are gone, then stops
     I(previous) and keeps it for a fast rollback.
@@ -44,6 +45,14 @@ options:
   upstream_new: {type: str, default: "", description: upstream.conf that points at I(name).}
   upstream_previous: {type: str, default: "", description: upstream.conf that points at I(previous).}
   drain_until: {type: float, default: 0, description: Unix time before which I(previous) is not stopped.}
+  existing:
+    type: str
+    choices: [absent, reusable, stale]
+    default: absent
+    description:
+      - What the host already has under I(name), as the caller listed it. C(reusable), a stopped container with
+        the same I(labels) (a release kept for a fast rollback), is started as it is; C(stale) is removed and
+        created anew. Either way a name that turns out taken is removed and created anew.
   checks:
     type: list
     elements: dict
@@ -76,10 +85,13 @@ seconds:
   description: Where the call spent its time (C(start), C(ready), C(reload), C(checks)), to see what a batch costs.
 """
 
+import http.client
 import json
 import os
+import socket
 import subprocess
 import time
+from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.release_checks_http import judge, probe
@@ -102,13 +114,69 @@ def docker(*args: str, env: dict | None = None, check: bool = True) -> str:
     return proc.stdout.strip()
 
 
+class _EngineConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+def engine_socket() -> str:
+    """Where the docker CLI would go: DOCKER_HOST, else the default socket unless a docker context other than the
+    default one is in use (then '' and the CLI, which knows its contexts, is used)."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    context = os.environ.get("DOCKER_CONTEXT", "")
+    if not context:
+        config = os.path.join(os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker"), "config.json")
+        try:
+            with open(config, encoding="utf-8") as handle:
+                context = json.load(handle).get("currentContext", "")
+        except (OSError, ValueError, AttributeError):
+            context = ""
+    return "unix:///var/run/docker.sock" if context in ("", "default") else ""
+
+
+def engine(method: str, path: str, timeout: float = 30) -> tuple[int, bytes] | None:
+    """One call to the Docker Engine API on its local socket, for what the switch asks over and over (inspect, top,
+    start): the docker CLI costs a process start each time, some 50 ms on a busy host, CPU taken from the container
+    that is starting. None when the engine is not on a local socket: the caller falls back to the CLI."""
+    host = engine_socket()
+    if not host.startswith("unix://"):
+        return None
+    conn = _EngineConnection(host[len("unix://"):], timeout)
+    try:
+        conn.request(method, path)
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
 def inspect(name: str) -> dict:
+    answer = engine("GET", f"/containers/{quote(name)}/json")
+    if answer is not None:
+        return json.loads(answer[1]) if answer[0] == 200 else {}
     out = docker("container", "inspect", name, check=False)
     try:
         found = json.loads(out) if out else []
     except ValueError:
         found = []
     return found[0] if found else {}
+
+
+def start(name: str) -> None:
+    answer = engine("POST", f"/containers/{quote(name)}/start", timeout=120)
+    if answer is None:
+        docker("start", name)
+    elif answer[0] not in (204, 304):  # 304: it already runs
+        raise SwitchError(f"docker start {name} failed: {answer[1].decode(errors='replace').strip()[:400]}")
 
 
 def write_upstream(proxy_dir: str, content: str) -> None:
@@ -123,6 +191,11 @@ def write_upstream(proxy_dir: str, content: str) -> None:
 
 def proxy_workers(p: dict) -> dict[str, bool]:
     """PID -> "is shutting down" of the proxy's nginx workers, read with `docker top` (no ps needed inside)."""
+    answer = engine("GET", f"/containers/{quote(p['proxy_name'])}/top?ps_args={quote('-eo pid,args')}")
+    if answer is not None:
+        found = json.loads(answer[1]) if answer[0] == 200 else {}
+        return {str(pid): "shutting down" in args for pid, args in found.get("Processes") or []
+                if "nginx: worker process" in args}
     out = docker("top", p["proxy_name"], "-eo", "pid,args", check=False)
     workers = {}
     for line in out.splitlines()[1:]:
@@ -225,14 +298,23 @@ def switched(module: AnsibleModule, p: dict) -> dict:
         args += ["-e", key]
         run_env[key] = "" if value is None else str(value)
     started = time.monotonic()  # start-to-ready counts the engine's create and start too
-    try:
-        docker(*args, p["image"], env=run_env)
-    except SwitchError as err:
-        if "already in use" not in str(err):
-            raise
-        # Left over from an interrupted run of this very release (or a stopped copy a rollback replaces).
-        docker("rm", "-f", p["name"])
-        docker(*args, p["image"], env=run_env)
+    if p["existing"] == "reusable":
+        # The container this release ran before, stopped and kept for exactly this: starting it skips the create.
+        try:
+            start(p["name"])
+        except SwitchError:
+            p["existing"] = "stale"
+    if p["existing"] == "stale":
+        docker("rm", "-f", p["name"], check=False)
+    if p["existing"] != "reusable":
+        try:
+            docker(*args, p["image"], env=run_env)
+        except SwitchError as err:
+            if "already in use" not in str(err):
+                raise
+            # Left over from an interrupted run of this very release, made after the caller listed the host.
+            docker("rm", "-f", p["name"])
+            docker(*args, p["image"], env=run_env)
     ip = inspect(p["name"]).get("NetworkSettings", {}).get("Networks", {}).get(p["network"], {}).get("IPAddress")
     seconds["start"] = round(time.monotonic() - started, 3)
     ready_url = f"http://{ip}:{p['container_port']}{p['ready_path']}"
@@ -242,10 +324,10 @@ def switched(module: AnsibleModule, p: dict) -> dict:
         logs = subprocess.run(["docker", "logs", "--tail", "15", p["name"]], capture_output=True, text=True,
                               timeout=30)
         lines = " | ".join((logs.stdout + logs.stderr).strip().splitlines())[-600:]
-        docker("rm", "-f", p["name"], check=False)
+        done = set_aside(p)
         module.fail_json(
             msg=f"the new container {p['name']} ({p['image']}) did not answer 200 on GET {p['ready_path']} within "
-                f"{p['ready_timeout']:g} s; last answer: {status or 'none'} {body.strip()[:300]}. It was removed; "
+                f"{p['ready_timeout']:g} s; last answer: {status or 'none'} {body.strip()[:300]}. It was {done}; "
                 f"{p['previous'] or 'nothing'} keeps serving. Last log lines: {lines}",
             failed_check=f"GET {p['ready_path']}", changed=False)
     ready_seconds = round(time.monotonic() - started, 3)
@@ -266,14 +348,14 @@ def switched(module: AnsibleModule, p: dict) -> dict:
         if failed:
             raise CheckFailed(f"check {'; check '.join(failed)} (still after {p['check_timeout']:g} s)")
     except CheckFailed as err:
-        reverted(p)
-        module.fail_json(msg=f"{err}. Switched back to {p['previous'] or 'nothing'} and removed the new container "
+        done = reverted(p)["new_container"]
+        module.fail_json(msg=f"{err}. Switched back to {p['previous'] or 'nothing'} and {done} the new container "
                              f"{p['name']}.", failed_check="through the proxy", checks=results, changed=True)
     except (SwitchError, OSError, subprocess.SubprocessError) as err:
-        reverted(p)
+        done = reverted(p)["new_container"]
         module.fail_json(
             msg=f"the proxy did not serve {p['name']} after the switch ({err}). Switched back to "
-                f"{p['previous'] or 'nothing'} and removed the new container.",
+                f"{p['previous'] or 'nothing'} and {done} the new container.",
             failed_check="proxy", checks=results, changed=True)
     seconds["total"] = round(time.monotonic() - began, 3)
     retiring = False
@@ -292,9 +374,18 @@ def reverted(p: dict) -> dict:
             reload_proxy(p)
             # Requests the new container is still answering (through the old workers) finish first.
             wait_old_workers_gone(p, timeout=30.0)
-    if p["name"] != p["previous"]:
-        docker("rm", "-f", p["name"], check=False)
-    return {"changed": True, "container": p["previous"], "previous": p["name"]}
+    done = set_aside(p) if p["name"] != p["previous"] else "kept"
+    return {"changed": True, "container": p["previous"], "previous": p["name"], "new_container": done}
+
+
+def set_aside(p: dict) -> str:
+    """The new container after a failed switch: removed, unless it is a kept release that was only started again
+    (then it is stopped and stays kept, as it was). Says which."""
+    if p.get("existing") == "reusable":
+        docker("stop", "-t", str(p["stop_timeout"]), p["name"], check=False)
+        return "stopped (kept, as before)"
+    docker("rm", "-f", p["name"], check=False)
+    return "removed"
 
 
 def retire_now(p: dict) -> dict:
@@ -424,6 +515,7 @@ def main() -> None:
             "upstream_new": {"type": "str", "default": ""},
             "upstream_previous": {"type": "str", "default": ""},
             "drain_until": {"type": "float", "default": 0},
+            "existing": {"type": "str", "choices": ["absent", "reusable", "stale"], "default": "absent"},
             "retire_in_background": {"type": "bool", "default": False},
             "drain_seconds": {"type": "float", "default": 2},
             "checks": {"type": "list", "elements": "dict", "default": []},
