@@ -43,9 +43,9 @@ def test_argument_spec_matches_defaults(role: Path) -> None:
         assert option.get("description"), f"{name}: no description"
 
 
-# Entry points run on a roll-out's serial path without a spec of their own: the role's README says which entry
-# point validated their variables for the run before anything changed.
-VALIDATED_ELSEWHERE = {("rolling_restart", "switch")}
+# Entry points on a roll-out's critical path without a spec of their own (each validation is a task there): the
+# role's README says which entry point validated their variables for the run, before anything changed.
+VALIDATED_ELSEWHERE = {("rolling_restart", "switch"), ("rolling_restart", "retire")}
 
 
 def _role_calls(node):

@@ -206,7 +206,7 @@ def test_a_started_kept_release_that_fails_is_stopped_and_kept_not_removed(monke
     monkeypatch.setattr(switch, "docker", lambda *args, **_: calls.append(args[:2]) or "")
     assert switch.set_aside({"name": "app-1", "existing": "reusable", "stop_timeout": 25}) == "stopped (kept, as before)"
     assert switch.set_aside({"name": "app-2", "existing": "absent", "stop_timeout": 25}) == "removed"
-    assert calls == [("stop", "-t"), ("rm", "-f")]
+    assert calls == [("stop", "-t"), ("rm", "-f")]  # no engine socket here: the CLI
 
 
 # --- the Engine API on the local socket ---------------------------------------------------------------------------
@@ -273,6 +273,18 @@ def test_start_through_the_engine_api_accepts_started_and_already_running_and_sa
     with pytest.raises(switch.SwitchError, match="docker start app-3 failed.*network app not found"):
         switch.start("app-3")
     assert [path for _, path in server.seen] == [f"/containers/app-{n}/start" for n in (1, 2, 3)]
+    assert cli.calls == []
+
+
+def test_stop_through_the_engine_api_waits_for_the_engine_and_says_why_not(engine) -> None:
+    server, cli = engine
+    server.answers[("POST", "/containers/app-1/stop?t=25")] = (204, None)
+    server.answers[("POST", "/containers/app-2/stop?t=25")] = (304, None)
+    switch.stop("app-1", 25)
+    switch.stop("app-2", 25)
+    with pytest.raises(switch.SwitchError, match="docker stop app-3 failed.*No such container"):
+        switch.stop("app-3", 25)
+    switch.stop("app-3", 25, check=False)
     assert cli.calls == []
 
 
