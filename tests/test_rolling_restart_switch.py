@@ -204,7 +204,8 @@ def test_a_stale_copy_is_removed_before_the_new_container_is_created(monkeypatch
 def test_a_started_kept_release_that_fails_is_stopped_and_kept_not_removed(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, ...]] = []
     monkeypatch.setattr(switch, "docker", lambda *args, **_: calls.append(args[:2]) or "")
-    assert switch.set_aside({"name": "app-1", "existing": "reusable", "stop_timeout": 25}) == "stopped (kept, as before)"
+    kept = {"name": "app-1", "existing": "reusable", "stop_timeout": 25}
+    assert switch.set_aside(kept) == "stopped (kept, as before)"
     assert switch.set_aside({"name": "app-2", "existing": "absent", "stop_timeout": 25}) == "removed"
     assert calls == [("stop", "-t"), ("rm", "-f")]  # no engine socket here: the CLI
 

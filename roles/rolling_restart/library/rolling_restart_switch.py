@@ -143,8 +143,9 @@ def engine_socket() -> str:
 
 def engine(method: str, path: str, timeout: float = 30) -> tuple[int, bytes] | None:
     """One call to the Docker Engine API on its local socket, for what the switch asks over and over (inspect, top)
-    and the start and stop on the roll-out's critical path: the docker CLI costs a process start each time, some 50 ms on a busy host, CPU taken from the container
-    that is starting. None when the engine is not on a local socket: the caller falls back to the CLI."""
+    and the starts and stops on the roll-out's critical path: the docker CLI costs a process start each time, some
+    50 ms on a busy host, CPU taken from the containers that are starting. None when the engine is not on a local
+    socket: the caller falls back to the CLI."""
     host = engine_socket()
     if not host.startswith("unix://"):
         return None
@@ -171,21 +172,23 @@ def inspect(name: str) -> dict:
     return found[0] if found else {}
 
 
-def start(name: str) -> None:
-    answer = engine("POST", f"/containers/{quote(name)}/start", timeout=120)
+def _container_post(name: str, action: str, cli: tuple[str, ...], query: str = "", timeout: float = 120,
+                    check: bool = True) -> None:
+    """POST /containers/<name>/<action> on the engine's socket (204, or 304: it already was), else the CLI."""
+    answer = engine("POST", f"/containers/{quote(name)}/{action}{query}", timeout=timeout)
     if answer is None:
-        docker("start", name)
-    elif answer[0] not in (204, 304):  # 304: it already runs
-        raise SwitchError(f"docker start {name} failed: {answer[1].decode(errors='replace').strip()[:400]}")
+        docker(*cli, name, check=check)
+    elif check and answer[0] not in (204, 304):
+        raise SwitchError(f"docker {action} {name} failed: {answer[1].decode(errors='replace').strip()[:400]}")
+
+
+def start(name: str) -> None:
+    _container_post(name, "start", ("start",))
 
 
 def stop(name: str, timeout: int, check: bool = True) -> None:
-    """Stop a container (SIGTERM, SIGKILL after `timeout` s); the engine answers once it is down."""
-    answer = engine("POST", f"/containers/{quote(name)}/stop?t={int(timeout)}", timeout=int(timeout) + 60)
-    if answer is None:
-        docker("stop", "-t", str(timeout), name, check=check)
-    elif check and answer[0] not in (204, 304):  # 304: it was not running
-        raise SwitchError(f"docker stop {name} failed: {answer[1].decode(errors='replace').strip()[:400]}")
+    """SIGTERM, SIGKILL after `timeout` s; returns once the container is down."""
+    _container_post(name, "stop", ("stop", "-t", str(timeout)), f"?t={int(timeout)}", int(timeout) + 60, check)
 
 
 def write_upstream(proxy_dir: str, content: str) -> None:
