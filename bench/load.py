@@ -22,6 +22,8 @@ class Result:
     failed: int = 0
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    # When the first few failures happened (wall clock, to line up with a playbook's log) and what they were.
+    first_failures: list[str] = field(default_factory=list)
     started: float = 0.0
     stopped: float = 0.0
 
@@ -35,7 +37,8 @@ class Result:
         seconds = max(self.stopped - self.started, 1e-9)
         return {"sent": self.sent, "failed": self.failed, "seconds": round(seconds, 2),
                 "rate": round(self.sent / seconds, 1), "p50_ms": round(self.quantile(0.50) * 1000, 1),
-                "p99_ms": round(self.quantile(0.99) * 1000, 1), "errors": dict(self.errors)}
+                "p99_ms": round(self.quantile(0.99) * 1000, 1), "errors": dict(self.errors),
+                "first_failures": list(self.first_failures)}
 
 
 class Load:
@@ -126,6 +129,10 @@ class Load:
                 if error:
                     self.result.failed += 1
                     self.result.errors[error] = self.result.errors.get(error, 0) + 1
+                    if len(self.result.first_failures) < 10:
+                        at = time.time() - elapsed
+                        self.result.first_failures.append(
+                            f"{time.strftime('%H:%M:%S', time.localtime(at))}.{int(at % 1 * 1000):03d} {error}")
             i += self.workers
         if conn is not None:
             conn.close()

@@ -69,7 +69,7 @@ def test_upgrade_with_migration_under_load_drops_nothing(fleet: Lab) -> None:
     figures = load.result.summary()
     assert result.returncode == 0, said(result)[-3000:]
     assert figures["sent"] > 1000
-    assert figures["failed"] == 0, figures
+    assert figures["failed"] == 0, str(figures)
     for host in fleet.hosts:
         assert served_version(fleet, host) == "1.1.0"
         assert [(e["version"], e["status"]) for e in ledger(fleet, host)] == \
@@ -100,7 +100,7 @@ def test_a_release_that_never_gets_ready_stops_at_the_first_host(fleet: Lab) -> 
     assert "app1: release " in text and "the new container app-" in text
     assert "did not answer 200 on GET /health/ready within 6 s" in text
     assert "keeps serving" in text
-    assert figures["failed"] == 0, figures
+    assert figures["failed"] == 0, str(figures)
     assert served_version(fleet, fleet.hosts[0]) == "1.1.0"
     assert not any("1.1.91" in v for v in containers(fleet, fleet.hosts[0], running_only=False).values())
     assert {h.name: started_at(fleet, h) for h in fleet.hosts[1:]} == others_before, "other hosts untouched"
@@ -169,7 +169,7 @@ def test_a_host_that_fails_its_checks_after_the_switch_is_switched_back(fleet: L
     assert re.search(r"app1: release \S+: check GET /version through the proxy answered 200 \(version '1\.1\.93', "
                      r"expected '9\.9\.9'\)", text), text[-3000:]
     assert re.search(r"Switched back to app-\S+ and removed the new container app-\S+-1\.1\.93\.", text)
-    assert figures["failed"] == 0, figures
+    assert figures["failed"] == 0, str(figures)
     assert served_version(fleet, fleet.hosts[0]) == "1.1.0"
     assert {n for n, v in containers(fleet, fleet.hosts[0]).items() if "proxy" not in n} == live_before
     assert not any("1.1.93" in v for v in containers(fleet, fleet.hosts[0], running_only=False).values())

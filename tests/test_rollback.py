@@ -96,7 +96,7 @@ def test_rollback_without_arguments_goes_back_one_release_under_load(fleet: Lab)
         result = rollback()
     figures = load.result.summary()
     assert result.returncode == 0, said(result)[-3000:]
-    assert figures["sent"] > 500 and figures["failed"] == 0, figures
+    assert figures["sent"] > 500 and figures["failed"] == 0, str(figures)
     for host in fleet.hosts:
         assert served_version(fleet, host) == "1.0.0"
         entries = ledger(fleet, host)

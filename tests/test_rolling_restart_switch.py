@@ -119,6 +119,59 @@ def test_reload_without_new_workers_fails(fake) -> None:
         switch.reload_proxy(P, timeout=0.2)
 
 
+def test_reload_names_the_workers_of_the_generation_before_it(fake) -> None:
+    fake(OLD_ONLY, NEW_UP)
+    assert switch.reload_proxy(P, timeout=5) == {"101", "102"}
+
+
+# --- wait_old_workers_gone ---------------------------------------------------------------------------------------
+
+# Right after a reload the master has started the new worker (201) but not yet told the old one (101) to quit:
+# 101 still takes requests for the old upstream, and does not say so.
+OLD_NOT_TOLD_YET = "PID COMMAND\n100  nginx: master process nginx\n101  nginx: worker process\n" \
+                   "201  nginx: worker process"
+NEW_ONLY = "PID COMMAND\n100  nginx: master process nginx\n201  nginx: worker process"
+
+
+def test_an_old_worker_not_yet_told_to_quit_is_waited_for(fake) -> None:
+    docker = fake(OLD_NOT_TOLD_YET, NEW_UP, NEW_ONLY)
+    assert switch.wait_old_workers_gone(P, timeout=5, old={"101", "102"}) is True
+    assert len(docker.calls) == 3
+
+
+def test_workers_still_there_when_the_time_is_up_are_said_so(fake) -> None:
+    fake(OLD_NOT_TOLD_YET)
+    assert switch.wait_old_workers_gone(P, timeout=0.2, old={"101"}) is False
+
+
+def test_a_switch_back_removes_the_new_container_only_once_the_old_workers_are_gone(fake, monkeypatch,
+                                                                                     tmp_path) -> None:
+    """The workers that sent requests to the new container finish them before it goes (a removal while they
+    still ran was a 502 under load)."""
+    master = "PID COMMAND\n100  nginx: master process nginx\n"
+    docker = fake(master + "201  nginx: worker process",  # before the reload: 201 sends to the new container
+                  master + "201  nginx: worker process\n301  nginx: worker process",  # 301: the reload is done
+                  master + "201  nginx: worker process\n301  nginx: worker process",  # 201 not told to quit yet
+                  master + "201  nginx: worker process is shutting down\n301  nginx: worker process",
+                  master + "301  nginx: worker process")
+    monkeypatch.setattr(switch, "inspect", lambda name: {"State": {"Running": True}})
+    p = {**P, "name": "app-new", "previous": "app-old", "existing": "absent", "stop_timeout": 1,
+         "proxy_dir": str(tmp_path), "upstream_previous": UPSTREAM_OLD}
+    assert switch.reverted(p)["new_container"] == "removed"
+    commands = [args[:2] for args, _ in docker.calls]
+    assert commands[-1] == ("rm", "-f")
+    assert commands.count(("top", "steady-proxy")) == 5  # the last one was the first without 201
+    assert (tmp_path / "upstream.conf").read_text() == UPSTREAM_OLD
+
+
+def test_a_process_list_the_engine_does_not_give_is_not_an_empty_one(engine) -> None:
+    server, _ = engine
+    server.answers[("GET", "/containers/steady-proxy/top?ps_args=-eo%20pid%2Cargs")] = (500, {"message": "busy"})
+    with pytest.raises(switch.SwitchError, match="did not list the processes of steady-proxy: 500"):
+        switch.proxy_workers(P)
+    assert switch.wait_old_workers_gone(P, timeout=0.2) is False
+
+
 def test_a_config_that_does_not_load_is_never_reloaded(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """The exec's shell line run by a real sh, with an nginx that fails its config test and logs every call."""
     log = tmp_path / "calls"

@@ -205,6 +205,9 @@ def proxy_workers(p: dict) -> dict[str, bool]:
     """PID -> "is shutting down" of the proxy's nginx workers, read with `docker top` (no ps needed inside)."""
     answer = engine("GET", f"/containers/{quote(p['proxy_name'])}/top?ps_args={quote('-eo pid,args')}")
     if answer is not None:
+        if answer[0] not in (200, 404):  # 404: no such container, so no workers; anything else is not known
+            raise SwitchError(f"the engine did not list the processes of {p['proxy_name']}: {answer[0]} "
+                              f"{answer[1][:200].decode(errors='replace')}")
         found = json.loads(answer[1]) if answer[0] == 200 else {}
         return {str(pid): "shutting down" in args for pid, args in found.get("Processes") or []
                 if "nginx: worker process" in args}
@@ -217,10 +220,11 @@ def proxy_workers(p: dict) -> dict[str, bool]:
     return workers
 
 
-def reload_proxy(p: dict, timeout: float = 60, before: set[str] | None = None) -> None:
+def reload_proxy(p: dict, timeout: float = 60, before: set[str] | None = None) -> set[str]:
     """nginx -t first: a config that does not load never replaces one that serves. Then a graceful reload, and
     wait until a worker of the new generation runs: `nginx -s reload` only signals the master, which on a busy
-    host may take seconds to act, and until it does the old workers still send new requests to the old upstream."""
+    host may take seconds to act, and until it does the old workers still send new requests to the old upstream.
+    Returns the workers from before the reload: the ones that may still send to the old upstream."""
     if before is None:
         before = set(proxy_workers(p))
     # One exec for both (`&&`: no reload unless the test passed): each `docker exec` costs a few hundred ms on a
@@ -229,28 +233,36 @@ def reload_proxy(p: dict, timeout: float = 60, before: set[str] | None = None) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(pid not in before and not down for pid, down in proxy_workers(p).items()):
-            return
+            return before
         time.sleep(0.05)
     raise SwitchError(f"nginx in {p['proxy_name']} did not start new workers within {timeout:g} s of the reload")
 
 
-def wait_old_workers_gone(p: dict, timeout: float) -> None:
+def wait_old_workers_gone(p: dict, timeout: float, old: set[str] | frozenset[str] = frozenset()) -> bool:
     """Old workers finish their in-flight requests, then exit: only then has nothing left to send to the old
-    container."""
+    container. `old` names the workers from before the reload: the master starts the new workers first and only
+    then tells the old ones to quit, so for a moment they still take requests without saying "shutting down".
+    Says whether they are gone (False: still there when the time was up)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(proxy_workers(p).values()):
+    while True:
+        try:
+            if not any(down or pid in old for pid, down in proxy_workers(p).items()):
+                return True
+        except SwitchError:
+            pass  # not known is not gone: ask again
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.1)
 
 
-def start_or_reload_proxy(p: dict) -> None:
+def start_or_reload_proxy(p: dict) -> set[str]:
+    """Returns the workers from before a reload (none when the proxy was started)."""
     workers = proxy_workers(p)
     if workers:  # a running nginx always has workers: reload it (and skip asking the engine twice)
-        reload_proxy(p, before=set(workers))
-        return
+        return reload_proxy(p, before=set(workers))
     proxy = inspect(p["proxy_name"])
     if proxy.get("State", {}).get("Running"):
-        reload_proxy(p)
-        return
+        return reload_proxy(p)
     if proxy:
         docker("rm", "-f", p["proxy_name"])
     args = ["run", "-d", "--name", p["proxy_name"], "--network", p["network"], "--restart", "unless-stopped",
@@ -259,6 +271,7 @@ def start_or_reload_proxy(p: dict) -> None:
     for key, value in sorted(p["proxy_labels"].items()):
         args += ["--label", f"{key}={value}"]
     docker(*args, p["proxy_image"], "nginx", "-c", CONF_IN_PROXY, "-g", "daemon off;")
+    return set()
 
 
 def wait_until(url: str, timeout: float, interval: float, alive=None) -> tuple[int, str]:
@@ -350,7 +363,7 @@ def switched(module: AnsibleModule, p: dict) -> dict:
     try:
         mark = time.monotonic()
         write_upstream(p["proxy_dir"], p["upstream_new"])
-        start_or_reload_proxy(p)
+        old_workers = start_or_reload_proxy(p)
         switched_at = time.time()
         seconds["reload"] = round(time.monotonic() - mark, 3)
         mark = time.monotonic()
@@ -374,7 +387,8 @@ def switched(module: AnsibleModule, p: dict) -> dict:
     if p["retire_in_background"] and p["previous"] and p["previous"] != p["name"]:
         # The host passed its checks: the old container drains and stops in a process of its own, so that the
         # next batch does not wait for it and no extra round trip is paid; state=retired collects it.
-        retiring = spawn_retire({**p, "drain_until": switched_at + p["drain_seconds"]})
+        retiring = spawn_retire({**p, "drain_until": switched_at + p["drain_seconds"],
+                                 "old_workers": sorted(old_workers)})
     return {"changed": True, "container": p["name"], "previous": p["previous"], "ready_seconds": ready_seconds,
             "switched_at": switched_at, "checks": results, "seconds": seconds, "retiring": retiring}
 
@@ -383,9 +397,9 @@ def reverted(p: dict) -> dict:
     if p["previous"] and p["upstream_previous"]:
         write_upstream(p["proxy_dir"], p["upstream_previous"])
         if inspect(p["proxy_name"]).get("State", {}).get("Running"):
-            reload_proxy(p)
+            old = reload_proxy(p)
             # Requests the new container is still answering (through the old workers) finish first.
-            wait_old_workers_gone(p, timeout=30.0)
+            wait_old_workers_gone(p, max(30.0, float(p["stop_timeout"])), old)
     done = set_aside(p) if p["name"] != p["previous"] else "kept"
     return {"changed": True, "container": p["previous"], "previous": p["name"], "new_container": done}
 
@@ -410,7 +424,7 @@ def retire_now(p: dict) -> dict:
     seconds["drain"] = round(time.monotonic() - mark, 3)
     # The drain is at least drain_seconds, and lasts until the proxy's old workers are gone.
     mark = time.monotonic()
-    wait_old_workers_gone(p, timeout=max(30.0, float(p["stop_timeout"])))
+    wait_old_workers_gone(p, max(30.0, float(p["stop_timeout"])), set(p.get("old_workers") or ()))
     seconds["old_workers"] = round(time.monotonic() - mark, 3)
     state = inspect(p["previous"]).get("State", {}) if p["previous"] else {}
     if not state.get("Running"):
