@@ -42,7 +42,10 @@ class FakeDocker:
     def __call__(self, *args: str, env: dict | None = None, check: bool = True) -> str:
         self.calls.append((args, {"check": check}))
         if args[0] == "top":
-            return self.tops.pop(0) if len(self.tops) > 1 else self.tops[0]
+            out = self.tops.pop(0) if len(self.tops) > 1 else self.tops[0]
+            if out.startswith("Error") and check:  # as the real helper: a failed command raises
+                raise switch.SwitchError(f"docker top {args[1]} failed: {out}")
+            return out
         return ""
 
 
@@ -67,7 +70,7 @@ def fake(monkeypatch: pytest.MonkeyPatch):
 def test_workers_are_read_with_their_shutting_down_state(fake) -> None:
     docker = fake(TOP_MID_RELOAD)
     assert switch.proxy_workers(P) == {"16053": False, "16054": True, "16055": False, "15001": True}
-    assert docker.calls == [(("top", "steady-proxy", "-eo", "pid,args"), {"check": False})]
+    assert docker.calls == [(("top", "steady-proxy", "-eo", "pid,args"), {"check": True})]
 
 
 def test_the_master_and_helper_processes_are_not_workers(fake) -> None:
@@ -83,10 +86,17 @@ def test_single_space_separated_top_output_is_read(fake) -> None:
     assert switch.proxy_workers(P) == {"16053": False, "16054": True}
 
 
-@pytest.mark.parametrize("out", ["", "Error: No such container: steady-proxy", "PID                 COMMAND"])
-def test_a_missing_or_empty_proxy_has_no_workers(fake, out: str) -> None:
+@pytest.mark.parametrize("out", ["", "Error: No such container: steady-proxy", "PID                 COMMAND",
+                                 "Error response from daemon: container 5f2a is not running"])
+def test_a_missing_stopped_or_empty_proxy_has_no_workers(fake, out: str) -> None:
     fake(out)
     assert switch.proxy_workers(P) == {}
+
+
+def test_a_process_list_the_cli_does_not_give_is_not_an_empty_one(fake) -> None:
+    fake("Error response from daemon: i/o timeout")
+    with pytest.raises(switch.SwitchError, match="i/o timeout"):
+        switch.proxy_workers(P)
 
 
 # --- reload_proxy ------------------------------------------------------------------------------------------------
@@ -111,6 +121,12 @@ def test_reload_uses_the_workers_it_is_given_as_the_old_generation(fake) -> None
     docker = fake(OLD_ONLY, NEW_UP)
     switch.reload_proxy(P, timeout=5, before={"101", "102"})
     assert [args[0] for args, _ in docker.calls] == ["exec", "top", "top"]
+
+
+def test_reload_asks_again_when_the_process_list_is_not_given_once(fake) -> None:
+    docker = fake(OLD_ONLY, "Error response from daemon: i/o timeout", NEW_UP)
+    assert switch.reload_proxy(P, timeout=5) == {"101", "102"}
+    assert [args[0] for args, _ in docker.calls] == ["top", "exec", "top", "top"]
 
 
 def test_reload_without_new_workers_fails(fake) -> None:
@@ -162,6 +178,14 @@ def test_a_switch_back_removes_the_new_container_only_once_the_old_workers_are_g
     assert commands[-1] == ("rm", "-f")
     assert commands.count(("top", "steady-proxy")) == 5  # the last one was the first without 201
     assert (tmp_path / "upstream.conf").read_text() == UPSTREAM_OLD
+
+
+@pytest.mark.parametrize("status", [404, 409])
+def test_a_proxy_the_engine_says_is_missing_or_stopped_has_no_workers(engine, status: int) -> None:
+    server, cli = engine
+    server.answers[("GET", "/containers/steady-proxy/top?ps_args=-eo%20pid%2Cargs")] = (status, {"message": "no"})
+    assert switch.proxy_workers(P) == {}
+    assert cli.calls == []
 
 
 def test_a_process_list_the_engine_does_not_give_is_not_an_empty_one(engine) -> None:
@@ -347,7 +371,7 @@ def test_an_engine_socket_that_is_not_there_falls_back_to_the_cli(tmp_path, monk
     cli = FakeDocker([TOP_MID_RELOAD])
     monkeypatch.setattr(switch, "docker", cli)
     assert switch.proxy_workers(P) == {"16053": False, "16054": True, "16055": False, "15001": True}
-    assert cli.calls == [(("top", "steady-proxy", "-eo", "pid,args"), {"check": False})]
+    assert cli.calls == [(("top", "steady-proxy", "-eo", "pid,args"), {"check": True})]
 
 
 # --- write_upstream ----------------------------------------------------------------------------------------------

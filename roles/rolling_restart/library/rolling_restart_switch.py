@@ -204,14 +204,20 @@ def write_upstream(proxy_dir: str, content: str) -> None:
 def proxy_workers(p: dict) -> dict[str, bool]:
     """PID -> "is shutting down" of the proxy's nginx workers, read with `docker top` (no ps needed inside)."""
     answer = engine("GET", f"/containers/{quote(p['proxy_name'])}/top?ps_args={quote('-eo pid,args')}")
+    # No such container (404) or not running (409): no workers. Any other failure is not known, never "none".
     if answer is not None:
-        if answer[0] not in (200, 404):  # 404: no such container, so no workers; anything else is not known
+        if answer[0] not in (200, 404, 409):
             raise SwitchError(f"the engine did not list the processes of {p['proxy_name']}: {answer[0]} "
                               f"{answer[1][:200].decode(errors='replace')}")
         found = json.loads(answer[1]) if answer[0] == 200 else {}
         return {str(pid): "shutting down" in args for pid, args in found.get("Processes") or []
                 if "nginx: worker process" in args}
-    out = docker("top", p["proxy_name"], "-eo", "pid,args", check=False)
+    try:
+        out = docker("top", p["proxy_name"], "-eo", "pid,args")
+    except SwitchError as err:
+        if "No such container" in str(err) or "is not running" in str(err):
+            return {}
+        raise
     workers = {}
     for line in out.splitlines()[1:]:
         pid, _, args = line.strip().partition(" ")
@@ -232,8 +238,11 @@ def reload_proxy(p: dict, timeout: float = 60, before: set[str] | None = None) -
     docker("exec", p["proxy_name"], "sh", "-c", f"nginx -t -q -c {CONF_IN_PROXY} && nginx -s reload -c {CONF_IN_PROXY}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(pid not in before and not down for pid, down in proxy_workers(p).items()):
-            return before
+        try:
+            if any(pid not in before and not down for pid, down in proxy_workers(p).items()):
+                return before
+        except SwitchError:
+            pass  # a list the engine did not give this time: ask again until the time is up
         time.sleep(0.05)
     raise SwitchError(f"nginx in {p['proxy_name']} did not start new workers within {timeout:g} s of the reload")
 
