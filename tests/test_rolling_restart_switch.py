@@ -173,7 +173,8 @@ def test_a_switch_back_removes_the_new_container_only_once_the_old_workers_are_g
     monkeypatch.setattr(switch, "inspect", lambda name: {"State": {"Running": True}})
     p = {**P, "name": "app-new", "previous": "app-old", "existing": "absent", "stop_timeout": 1,
          "proxy_dir": str(tmp_path), "upstream_previous": UPSTREAM_OLD}
-    assert switch.reverted(p)["new_container"] == "removed"
+    back = switch.reverted(p)
+    assert back["new_container"] == "removed" and back["note"] == "" and "warnings" not in back
     commands = [args[:2] for args, _ in docker.calls]
     assert commands[-1] == ("rm", "-f")
     assert commands.count(("top", "steady-proxy")) == 5  # the last one was the first without 201
@@ -186,6 +187,20 @@ def test_a_proxy_the_engine_says_is_missing_or_stopped_has_no_workers(engine, st
     server.answers[("GET", "/containers/steady-proxy/top?ps_args=-eo%20pid%2Cargs")] = (status, {"message": "no"})
     assert switch.proxy_workers(P) == {}
     assert cli.calls == []
+
+
+def test_a_switch_back_says_when_the_old_workers_outlived_its_wait(fake, monkeypatch, tmp_path) -> None:
+    fake(NEW_ONLY, NEW_ONLY + "\n301  nginx: worker process")  # 301: the switch back's reload is done
+    monkeypatch.setattr(switch, "inspect", lambda name: {"State": {"Running": True}})
+    waits = []
+    monkeypatch.setattr(switch, "wait_old_workers_gone", lambda p, timeout, old: waits.append((timeout, old)) and False)
+    p = {**P, "name": "app-new", "previous": "app-old", "existing": "absent", "stop_timeout": 45,
+         "proxy_dir": str(tmp_path), "upstream_previous": UPSTREAM_OLD}
+    back = switch.reverted(p)
+    said = "nginx's workers from before the switch back still ran after 45 s: requests they were still sending " \
+           "to app-new were cut."
+    assert back["new_container"] == "removed" and back["note"] == " " + said and back["warnings"] == [said]
+    assert waits == [(45.0, {"201"})]  # the stop timeout, when longer than 30 s; the workers before the reload
 
 
 def test_a_process_list_the_engine_does_not_give_is_not_an_empty_one(engine) -> None:

@@ -382,14 +382,15 @@ def switched(module: AnsibleModule, p: dict) -> dict:
         if failed:
             raise CheckFailed(f"check {'; check '.join(failed)} (still after {p['check_timeout']:g} s)")
     except CheckFailed as err:
-        done = reverted(p)["new_container"]
-        module.fail_json(msg=f"{err}. Switched back to {p['previous'] or 'nothing'} and {done} the new container "
-                             f"{p['name']}.", failed_check="through the proxy", checks=results, changed=True)
+        back = reverted(p)
+        module.fail_json(msg=f"{err}. Switched back to {p['previous'] or 'nothing'} and {back['new_container']} "
+                             f"the new container {p['name']}.{back['note']}",
+                         failed_check="through the proxy", checks=results, changed=True)
     except (SwitchError, OSError, subprocess.SubprocessError) as err:
-        done = reverted(p)["new_container"]
+        back = reverted(p)
         module.fail_json(
             msg=f"the proxy did not serve {p['name']} after the switch ({err}). Switched back to "
-                f"{p['previous'] or 'nothing'} and {done} the new container.",
+                f"{p['previous'] or 'nothing'} and {back['new_container']} the new container.{back['note']}",
             failed_check="proxy", checks=results, changed=True)
     seconds["total"] = round(time.monotonic() - began, 3)
     retiring = False
@@ -403,14 +404,23 @@ def switched(module: AnsibleModule, p: dict) -> dict:
 
 
 def reverted(p: dict) -> dict:
+    """Back to the previous container. `note` says so when requests to the new one were cut (empty otherwise)."""
+    note = ""
     if p["previous"] and p["upstream_previous"]:
         write_upstream(p["proxy_dir"], p["upstream_previous"])
         if inspect(p["proxy_name"]).get("State", {}).get("Running"):
             old = reload_proxy(p)
             # Requests the new container is still answering (through the old workers) finish first.
-            wait_old_workers_gone(p, max(30.0, float(p["stop_timeout"])), old)
+            wait = max(30.0, float(p["stop_timeout"]))
+            if not wait_old_workers_gone(p, wait, old):
+                note = (f" nginx's workers from before the switch back still ran after {wait:g} s: requests they "
+                        f"were still sending to {p['name']} were cut.")
     done = set_aside(p) if p["name"] != p["previous"] else "kept"
-    return {"changed": True, "container": p["previous"], "previous": p["name"], "new_container": done}
+    result = {"changed": True, "container": p["previous"], "previous": p["name"], "new_container": done,
+              "note": note}
+    if note:
+        result["warnings"] = [note.strip()]
+    return result
 
 
 def set_aside(p: dict) -> str:
