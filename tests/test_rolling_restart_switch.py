@@ -181,19 +181,11 @@ def test_a_switch_back_removes_the_new_container_only_once_the_old_workers_are_g
     assert (tmp_path / "upstream.conf").read_text() == UPSTREAM_OLD
 
 
-@pytest.mark.parametrize("status", [404, 409])
-def test_a_proxy_the_engine_says_is_missing_or_stopped_has_no_workers(engine, status: int) -> None:
-    server, cli = engine
-    server.answers[("GET", "/containers/steady-proxy/top?ps_args=-eo%20pid%2Cargs")] = (status, {"message": "no"})
-    assert switch.proxy_workers(P) == {}
-    assert cli.calls == []
-
-
 def test_a_switch_back_says_when_the_old_workers_outlived_its_wait(fake, monkeypatch, tmp_path) -> None:
     fake(NEW_ONLY, NEW_ONLY + "\n301  nginx: worker process")  # 301: the switch back's reload is done
     monkeypatch.setattr(switch, "inspect", lambda name: {"State": {"Running": True}})
     waits = []
-    monkeypatch.setattr(switch, "wait_old_workers_gone", lambda p, timeout, old: waits.append((timeout, old)) and False)
+    monkeypatch.setattr(switch, "wait_old_workers_gone", lambda p, timeout, old: waits.append((timeout, old)) or False)
     p = {**P, "name": "app-new", "previous": "app-old", "existing": "absent", "stop_timeout": 45,
          "proxy_dir": str(tmp_path), "upstream_previous": UPSTREAM_OLD}
     back = switch.reverted(p)
@@ -201,14 +193,6 @@ def test_a_switch_back_says_when_the_old_workers_outlived_its_wait(fake, monkeyp
            "to app-new were cut."
     assert back["new_container"] == "removed" and back["note"] == " " + said and back["warnings"] == [said]
     assert waits == [(45.0, {"201"})]  # the stop timeout, when longer than 30 s; the workers before the reload
-
-
-def test_a_process_list_the_engine_does_not_give_is_not_an_empty_one(engine) -> None:
-    server, _ = engine
-    server.answers[("GET", "/containers/steady-proxy/top?ps_args=-eo%20pid%2Cargs")] = (500, {"message": "busy"})
-    with pytest.raises(switch.SwitchError, match="did not list the processes of steady-proxy: 500"):
-        switch.proxy_workers(P)
-    assert switch.wait_old_workers_gone(P, timeout=0.2) is False
 
 
 def test_a_config_that_does_not_load_is_never_reloaded(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -346,6 +330,22 @@ def test_workers_are_read_from_the_engine_api_without_the_cli(engine) -> None:
                       ["16053", "nginx: worker process"], ["16054", "nginx: worker process is shutting down"]]})
     assert switch.proxy_workers(P) == {"16053": False, "16054": True}
     assert cli.calls == []
+
+
+@pytest.mark.parametrize("status", [404, 409])
+def test_a_proxy_the_engine_says_is_missing_or_stopped_has_no_workers(engine, status: int) -> None:
+    server, cli = engine
+    server.answers[("GET", "/containers/steady-proxy/top?ps_args=-eo%20pid%2Cargs")] = (status, {"message": "no"})
+    assert switch.proxy_workers(P) == {}
+    assert cli.calls == []
+
+
+def test_a_process_list_the_engine_does_not_give_is_not_an_empty_one(engine) -> None:
+    server, _ = engine
+    server.answers[("GET", "/containers/steady-proxy/top?ps_args=-eo%20pid%2Cargs")] = (500, {"message": "busy"})
+    with pytest.raises(switch.SwitchError, match="did not list the processes of steady-proxy: 500"):
+        switch.proxy_workers(P)
+    assert switch.wait_old_workers_gone(P, timeout=0.2) is False
 
 
 def test_inspect_through_the_engine_api_and_a_missing_container(engine) -> None:

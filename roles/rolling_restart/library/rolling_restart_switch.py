@@ -236,14 +236,9 @@ def reload_proxy(p: dict, timeout: float = 60, before: set[str] | None = None) -
     # One exec for both (`&&`: no reload unless the test passed): each `docker exec` costs a few hundred ms on a
     # busy host, and this is the serial path of a roll-out.
     docker("exec", p["proxy_name"], "sh", "-c", f"nginx -t -q -c {CONF_IN_PROXY} && nginx -s reload -c {CONF_IN_PROXY}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if any(pid not in before and not down for pid, down in proxy_workers(p).items()):
-                return before
-        except SwitchError:
-            pass  # a list the engine did not give this time: ask again until the time is up
-        time.sleep(0.05)
+    if _workers_until(p, lambda workers: any(pid not in before and not down for pid, down in workers.items()),
+                      timeout, 0.05):
+        return before
     raise SwitchError(f"nginx in {p['proxy_name']} did not start new workers within {timeout:g} s of the reload")
 
 
@@ -252,16 +247,29 @@ def wait_old_workers_gone(p: dict, timeout: float, old: set[str] | frozenset[str
     container. `old` names the workers from before the reload: the master starts the new workers first and only
     then tells the old ones to quit, so for a moment they still take requests without saying "shutting down".
     Says whether they are gone (False: still there when the time was up)."""
+    return _workers_until(p, lambda workers: not any(down or pid in old for pid, down in workers.items()),
+                          timeout, 0.1)
+
+
+def _workers_until(p: dict, wanted, timeout: float, interval: float) -> bool:
+    """Reads the proxy's workers until `wanted(workers)` holds (True) or the time is up (False). A list the engine
+    did not give this time is asked for again: not known is neither "none" nor "done"."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if not any(down or pid in old for pid, down in proxy_workers(p).items()):
+            if wanted(proxy_workers(p)):
                 return True
         except SwitchError:
-            pass  # not known is not gone: ask again
+            pass
         if time.monotonic() >= deadline:
             return False
-        time.sleep(0.1)
+        time.sleep(interval)
+
+
+def old_workers_timeout(p: dict) -> float:
+    """How long the proxy's old workers may take to finish their requests: 30 s, or a container's stop timeout
+    when longer."""
+    return max(30.0, float(p["stop_timeout"]))
 
 
 def start_or_reload_proxy(p: dict) -> set[str]:
@@ -411,7 +419,7 @@ def reverted(p: dict) -> dict:
         if inspect(p["proxy_name"]).get("State", {}).get("Running"):
             old = reload_proxy(p)
             # Requests the new container is still answering (through the old workers) finish first.
-            wait = max(30.0, float(p["stop_timeout"]))
+            wait = old_workers_timeout(p)
             if not wait_old_workers_gone(p, wait, old):
                 note = (f" nginx's workers from before the switch back still ran after {wait:g} s: requests they "
                         f"were still sending to {p['name']} were cut.")
@@ -443,7 +451,7 @@ def retire_now(p: dict) -> dict:
     seconds["drain"] = round(time.monotonic() - mark, 3)
     # The drain is at least drain_seconds, and lasts until the proxy's old workers are gone.
     mark = time.monotonic()
-    wait_old_workers_gone(p, max(30.0, float(p["stop_timeout"])), set(p.get("old_workers") or ()))
+    wait_old_workers_gone(p, old_workers_timeout(p), set(p.get("old_workers") or ()))
     seconds["old_workers"] = round(time.monotonic() - mark, 3)
     state = inspect(p["previous"]).get("State", {}) if p["previous"] else {}
     if not state.get("Running"):
@@ -516,7 +524,7 @@ def pid_alive(pid) -> bool:
 def retired(p: dict) -> dict:
     """Collect the background retire of the old container when one runs or ran; otherwise retire it now."""
     path = retire_status_path(p)
-    deadline = max(p["drain_until"], time.time()) + max(30.0, float(p["stop_timeout"])) + 60
+    deadline = max(p["drain_until"], time.time()) + old_workers_timeout(p) + 60
     status: dict = {}
     while time.time() < deadline:
         try:
