@@ -5,28 +5,32 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: up test lint pytest down venv
+.PHONY: up test lint sanity pytest down venv
 
 ## up: bring the local lab up and deploy the reference service's newest release on it (a no-op when it is live)
 LAB_VERSION ?= $(shell cat examples/service/VERSION)
 up: venv
-	ansible-playbook playbooks/lab_up.yml
+	ansible-playbook lab/playbooks/lab_up.yml
 	ansible-playbook playbooks/deploy.yml -e app_version=$(LAB_VERSION)
 
-## test: the whole test suite (lab up, lint, pytest)
-test: up lint pytest
+## test: the whole test suite (lab up, lint, the collection's build and sanity test, pytest)
+test: up lint sanity pytest
 
 lint: venv
 	yamllint --strict .
 	ansible-lint
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
+## sanity: build the collection's tarball, install it and run `ansible-test sanity` on what was installed
+sanity: venv
+	bash tools/collection_sanity.sh
+
 pytest: venv
 	pytest
 
 ## down: remove the lab (containers, networks, volumes, state) and stop the engine it started
 down: venv
-	ansible-playbook playbooks/lab_down.yml
+	ansible-playbook lab/playbooks/lab_down.yml
 
 venv: $(VENV)/.installed
 
@@ -34,4 +38,7 @@ $(VENV)/.installed: requirements.txt requirements.yml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	$(VENV)/bin/ansible-galaxy collection install -r requirements.yml
+	@# This clone is the collection steady.deploy: link it where Ansible looks for collections (ansible.cfg).
+	mkdir -p $(VENV)/collections/ansible_collections/steady
+	ln -sfn $(CURDIR) $(VENV)/collections/ansible_collections/steady/deploy
 	touch $@

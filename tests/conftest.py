@@ -1,10 +1,8 @@
 """Shared fixtures: where the local lab is, and a guard that turns "lab missing" into a failure under CI."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -15,19 +13,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_role_module(role: str, name: str):
-    """A module from roles/<role>/library, loaded as Ansible would run it: the role's module_utils importable as
-    ansible.module_utils.<name>."""
-    for util in sorted((ROOT / "roles" / role / "module_utils").glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"ansible.module_utils.{util.stem}", util)
-        sys.modules[spec.name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[spec.name])
-    spec = importlib.util.spec_from_file_location(name, ROOT / "roles" / role / "library" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 INVENTORY = ROOT / "inventories" / "local"
 VENV_BIN = ROOT / ".venv" / "bin"
 # Per machine, like the lab's containers (see local_lab_state_dir).
@@ -107,14 +92,15 @@ def lab() -> Lab:
     return lab
 
 
-def ssh(lab: Lab, host: AppHost, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def ssh(lab: Lab, host: AppHost, *argv: str, check: bool = True,
+        input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Runs a command on an app host exactly as Ansible reaches it: the lab key and pinned host keys."""
     ssh_dir = lab.state_dir / "ssh"
     return subprocess.run(
         ["ssh", "-p", str(host.ssh_port), "-i", str(ssh_dir / "id_ed25519"),
          "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
          "-o", "BatchMode=yes", "root@127.0.0.1", shlex.join(argv)],
-        capture_output=True, text=True, timeout=60, check=check,
+        capture_output=True, text=True, timeout=60, check=check, input=input,
     )
 
 

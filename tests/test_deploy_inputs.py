@@ -29,6 +29,12 @@ CASES = [
      "app_migration_command: must be a list of strings"),
     ("1.0.0", ["-e", "app_database_url=mysql://db/app"], "app_database_url: must be a libpq URL"),
     ("1.0.0", ["-e", '{"app_env": {"BAD-NAME": "x"}}'], "app_env: must map environment variable names"),
+    ("1.0.0", ["-e", "app_image_digest=sha256:abc"], "app_image_digest: 'sha256:abc' must be empty or the digest"),
+    ("1.0.0", ["-e", '{"app_image_digest": "sha256:%s\\n"}' % ("a" * 64)], "app_image_digest: 'sha256:aaaa"),
+    ("1.0.0", ["-e", "deploy_build=sometimes"], "deploy_build: 'sometimes' must be auto"),
+    ("1.0.0", ["-e", "deploy_build=always", "-e", "app_image_digest=sha256:%s" % ("b" * 64)],
+     "deploy_build: 'always' must be auto"),
+    ("1.0.0", ["-e", "deploy_build=always", "-e", '{"app_build_context": ""}'], "always needs app_build_context"),
 ]
 
 

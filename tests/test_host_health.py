@@ -1,16 +1,12 @@
 """host_health's verdict from `df -P -k`, /proc/meminfo and the dependency probes. Pure Python: no lab."""
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
 from conftest import ROOT
 
-_spec = importlib.util.spec_from_file_location("host_health",
-                                               ROOT / "roles/host_health/filter_plugins/host_health.py")
-host_health = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(host_health)
+import ansible_collections.steady.deploy.plugins.filter.host_health as host_health
 
 # `df -P -k / /var/lib/docker`: / has 25.0% free, /var/lib/docker 4.0%.
 DF = """\

@@ -84,8 +84,9 @@ def test_each_app_host_pulled_the_service_image_from_the_registry(lab: Lab) -> N
             headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
         assert manifest.status_code == 200
         digest = manifest.headers["Docker-Content-Digest"]
+        # By digest: a release deployed by digest (app_image_digest) has no tag on the host.
         result = ssh(lab, host, "docker", "image", "inspect", "--format", "{{json .RepoDigests}}",
-                     f"{lab.app_repository}:{version}")
+                     f"{lab.app_repository}@{digest}")
         assert f"{lab.app_repository}@{digest}" in result.stdout, host.name
         running = ssh(lab, host, "docker", "ps", "--filter", "health=healthy", "--format", "{{.Image}}")
         # by tag after a deploy, by digest after a rollback (the ledger names releases by digest)

@@ -27,7 +27,7 @@ PROBE_HOSTS = json.dumps({"local_lab_app_hosts": [{"name": "probe1", "ssh_port":
 
 
 def _run_lab_up(*extra: str) -> subprocess.CompletedProcess[str]:
-    return ansible_playbook("playbooks/lab_up.yml", "--limit", "localhost",
+    return ansible_playbook("lab/playbooks/lab_up.yml", "--limit", "localhost",
                             "-e", f"lab_name={PROBE}", "-e", PROBE_HOSTS, "-e", "lab_registry=127.0.0.1:15091",
                             "-e", "local_lab_postgres_port=15491", "-e", "local_lab_redis_port=16391",
                             "-e", "local_lab_prometheus_port=19091", "-e", "local_lab_balancer_port=18090",
@@ -101,7 +101,7 @@ def test_no_root_and_no_engine_is_refused_with_what_to_do(engine: None, unprivil
            f"ANSIBLE_CONFIG={ROOT / 'ansible.cfg'}", "ANSIBLE_FORCE_COLOR=0"]
     result = subprocess.run(
         ["runuser", "-u", NOBODY.pw_name, "--", *env, f"{unprivileged['venv']}/bin/ansible-playbook",
-         "playbooks/lab_up.yml", "--limit", "localhost",
+         "lab/playbooks/lab_up.yml", "--limit", "localhost",
          "-e", f"ansible_python_interpreter={unprivileged['venv']}/bin/python",
          "-e", f"lab_name={PROBE}", "-e", PROBE_HOSTS, "-e", "lab_registry=127.0.0.1:15091",
          "-e", "local_lab_postgres_port=15491", "-e", "local_lab_redis_port=16391",

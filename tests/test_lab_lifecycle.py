@@ -33,7 +33,7 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
     engine = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30).returncode == 0
     require(engine, "no Docker engine answers")
     try:
-        first = ansible_playbook("playbooks/lab_up.yml", "--limit", "localhost", *SETTINGS)
+        first = ansible_playbook("lab/playbooks/lab_up.yml", "--limit", "localhost", *SETTINGS)
         assert first.returncode == 0, first.stdout[-3000:]
         assert sorted(labelled("container", MINI)) == sorted(f"{MINI}-{part}" for part in
                                                         ["registry", "postgres", "redis", "mini1", "balancer",
@@ -41,7 +41,7 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
         assert labelled("network", MINI) == [f"{MINI}-net"]
         assert httpx.get("http://127.0.0.1:15092/v2/", timeout=5).status_code == 200
 
-        again = ansible_playbook("playbooks/lab_up.yml", "--limit", "localhost", *SETTINGS)
+        again = ansible_playbook("lab/playbooks/lab_up.yml", "--limit", "localhost", *SETTINGS)
         assert again.returncode == 0, again.stdout[-3000:]
         assert _recap_changed(again.stdout, "localhost") == 0, "a second run must reuse what exists"
 
@@ -50,7 +50,7 @@ def test_lab_up_twice_then_down_leaves_nothing() -> None:
         for secret in secrets:
             assert secret not in first.stdout + first.stderr + again.stdout + again.stderr, "a secret was logged"
     finally:
-        down = ansible_playbook("playbooks/lab_down.yml", *SETTINGS)
+        down = ansible_playbook("lab/playbooks/lab_down.yml", *SETTINGS)
     assert down.returncode == 0, down.stdout[-3000:]
     assert labelled("container", MINI) == []
     assert labelled("network", MINI) == []

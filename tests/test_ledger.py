@@ -1,15 +1,12 @@
 """The ledger's rules: one live release per host, replace by id, trim, and what "previous" means."""
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
 from conftest import ROOT
 
-_spec = importlib.util.spec_from_file_location("ledger", ROOT / "roles/release_ledger/filter_plugins/ledger.py")
-ledger = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ledger)
+import ansible_collections.steady.deploy.plugins.filter.ledger as ledger
 
 
 def entry(rid: str, status: str, version: str = "1.0.0") -> dict:

@@ -2,7 +2,6 @@
 fails the deploy it reports on. Runs on the controller only: no lab needed."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import socket
@@ -18,9 +17,7 @@ import yaml
 from conftest import ROOT, ansible_playbook
 from deploy_helpers import recap, said
 
-_spec = importlib.util.spec_from_file_location("notify", ROOT / "roles/deploy_notify/filter_plugins/notify.py")
-notify = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(notify)
+import ansible_collections.steady.deploy.plugins.filter.notify as notify
 
 EVENTS = ["started", "succeeded", "failed", "rolled_back"]
 # The secrets of the fake inventory below: a vault_ password that reaches the service only inside a URL, and a
@@ -155,7 +152,7 @@ def run_events(tmp_path: Path, events: list[str], url: str, *extra: str) -> tupl
             "app_secret_env": {"DATABASE_URL": "postgresql://app:{{ vault_db_password }}@db:5432/app",
                                "API_TOKEN": TOKEN},
         }}}
-    tasks = [{"name": f"Report {event}", "ansible.builtin.include_role": {"name": "deploy_notify"},
+    tasks = [{"name": f"Report {event}", "ansible.builtin.include_role": {"name": "steady.deploy.deploy_notify"},
               "vars": {"deploy_notify_event": event, "deploy_notify_webhook_url": "{{ vault_webhook_url }}",
                        # The message and a field name a secret on purpose: they must come out masked.
                        "deploy_notify_message": f"deploy of app 1.1.0 (db {DB_PASSWORD})",

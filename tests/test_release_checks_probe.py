@@ -12,9 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import load_role_module
 
-probe_module = load_role_module("release_checks", "release_checks_probe")
+import ansible_collections.steady.deploy.plugins.modules.release_checks_probe as probe_module
 
 VERSION_BODY = json.dumps({"version": "1.2.3", "build": 42})
 

@@ -11,8 +11,10 @@ import yaml
 
 from conftest import ROOT, VENV_BIN
 
-ROLES = sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir())
-PLAYBOOKS = sorted((ROOT / "playbooks").glob("*.yml"))
+# The collection's roles and playbooks, and the lab's (the repository's test bed): the same rules hold for both.
+ROLES = sorted(p for base in ("roles", "lab/roles") for p in (ROOT / base).iterdir() if p.is_dir())
+PLAYBOOKS = sorted(p for base in ("playbooks", "lab/playbooks") for p in (ROOT / base).glob("*.yml"))
+COLLECTION = "steady.deploy."
 INVENTORIES = sorted(p for p in (ROOT / "inventories").iterdir() if p.is_dir())
 
 
@@ -64,12 +66,15 @@ def _role_calls(node):
 def test_every_role_entry_point_called_is_validated() -> None:
     """Ansible validates a role's arguments against the spec named exactly like tasks_from: `tasks_from: x.yml`
     silently skips the spec `x`. Every call names an entry point with a spec, or one listed above."""
-    files = [*PLAYBOOKS, *(ROOT / "molecule").rglob("*.yml"), *(ROOT / "roles").glob("*/tasks/*.yml")]
+    files = [*PLAYBOOKS, *(ROOT / "molecule").rglob("*.yml"), *(r / "tasks" / t.name for r in ROLES
+                                                               for t in (r / "tasks").glob("*.yml"))]
     calls = {(role, entry, f.relative_to(ROOT).as_posix()) for f in files for role, entry in _role_calls(_yaml(f))}
     assert len(calls) > 20
+    by_name = {r.name: r for r in ROLES}
     unvalidated = sorted((role, entry, where) for role, entry, where in calls
-                         if entry not in _yaml(ROOT / "roles" / role / "meta" / "argument_specs.yml")["argument_specs"]
-                         and (role, entry) not in VALIDATED_ELSEWHERE)
+                         if entry not in _yaml(by_name[role.removeprefix(COLLECTION)] / "meta" / "argument_specs.yml")[
+                             "argument_specs"]
+                         and (role.removeprefix(COLLECTION), entry) not in VALIDATED_ELSEWHERE)
     assert not unvalidated, f"entry points called without a spec Ansible would apply: {unvalidated}"
 
 
@@ -97,7 +102,7 @@ def test_playbook_parses_against_inventory(playbook: Path, inventory: Path) -> N
 @pytest.mark.parametrize("playbook", PLAYBOOKS, ids=lambda p: p.name)
 def test_every_playbook_is_in_the_docs(playbook: Path) -> None:
     docs = " ".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
-    assert f"playbooks/{playbook.name}" in docs
+    assert playbook.relative_to(ROOT).as_posix() in docs
 
 
 def test_no_secret_is_committed() -> None:

@@ -2,15 +2,12 @@
 Pure Python: no Prometheus, no lab."""
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
 from conftest import ROOT
 
-_spec = importlib.util.spec_from_file_location("slo_gate", ROOT / "roles/slo_gate/filter_plugins/slo_gate.py")
-slo_gate = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(slo_gate)
+import ansible_collections.steady.deploy.plugins.filter.slo_gate as slo_gate
 
 URL = "http://prometheus:9090"
 # The runbook's thresholds (roles/slo_gate/defaults/main.yml).

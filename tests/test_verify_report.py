@@ -2,14 +2,11 @@
 hostvars. Pure Python: no lab."""
 from __future__ import annotations
 
-import importlib.util
 from types import MappingProxyType
 
 from conftest import ROOT
 
-_spec = importlib.util.spec_from_file_location("verify_report", ROOT / "playbooks/filter_plugins/verify_report.py")
-verify_report = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(verify_report)
+import ansible_collections.steady.deploy.plugins.filter.verify_report as verify_report
 
 LEDGER = [
     {"release_id": "20240101T1200-aaa", "status": "superseded", "version": "1.0.0", "digest": "sha256:aaa",

@@ -42,8 +42,10 @@ def readme(role: Path) -> str:
 
 
 def main() -> None:
-    roles = [ROOT / "roles" / n for n in sys.argv[1:]] or sorted(
-        p for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").is_file())
+    # The collection's roles and the lab's.
+    found = {p.name: p for base in ("roles", "lab/roles") for p in (ROOT / base).iterdir()
+             if (p / "meta" / "argument_specs.yml").is_file()}
+    roles = [found[n] for n in sys.argv[1:]] or sorted(found.values())
     for role in roles:
         (role / "README.md").write_text(readme(role))
 

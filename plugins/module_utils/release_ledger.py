@@ -2,7 +2,7 @@
 previous release.
 
 One file for both sides: the module release_ledger_update applies them on the host (read, change and write the
-ledger in one call), and the filters in filter_plugins/ledger.py use them on the controller. Kept in Python
+ledger in one call), and the filters in plugins/filter/ledger.py use them on the controller. Kept in Python
 because "replace by id, demote the old live entry, keep order, trim" is one readable function here and an
 unreadable Jinja expression in YAML."""
 from __future__ import annotations

@@ -1,1 +1,0 @@
-../../release_checks/module_utils/release_checks_http.py
