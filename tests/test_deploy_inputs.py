@@ -1,9 +1,12 @@
 """Bad input to deploy.yml is refused before anything changes, with the variable and the fix in the message."""
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
-from conftest import Lab, ansible_playbook
+from conftest import ROOT, Lab, ansible_playbook
 from deploy_helpers import lock_exists, said, started_at
 
 pytestmark = pytest.mark.lab
@@ -59,5 +62,69 @@ def test_bad_input_is_refused_before_any_change(lab: Lab, playbook: str, args: l
     assert message in text
     # Refused in the first play: no host was contacted, no lock taken, nothing restarted.
     assert "PLAY [1. Preflight: reach every host" not in text
+    assert not lock_exists(lab)
+    assert started_at(lab, lab.hosts[0]) == before
+
+
+def test_an_inventory_without_its_vault_says_how_to_make_one(tmp_path) -> None:
+    """A newcomer's first run: the vault does not exist yet. The run stops in its first task, names every value it
+    cannot read and gives the commands that create the vault, instead of Jinja's bare "is undefined"."""
+    vault = ROOT / "inventories" / "production" / "group_vars" / "all" / "vault.yml"
+    assert not vault.exists(), "this test needs the production inventory without its (git-ignored) vault"
+    result = ansible_playbook("playbooks/deploy.yml", "-i", "inventories/production", "-e", "app_version=1.1.0",
+                              "-e", "deploy_confirm=production", timeout=120)
+    text = said(result)
+    assert result.returncode != 0
+    assert "app_database_url, app_secret_env.DATABASE_URL, app_secret_env.REDIS_URL" in text
+    assert f"cp {vault}.example {vault}" in text and f"ansible-vault encrypt {vault}" in text
+    assert "--ask-vault-pass" in text
+    assert "'vault_db_password' is undefined" not in text
+    assert "PLAY [1. Preflight: reach every host" not in text
+
+
+def test_a_wrong_inventory_path_says_so_first() -> None:
+    result = ansible_playbook("playbooks/deploy.yml", "-i", "inventories/prod", "-e", "app_version=1.1.0", timeout=120)
+    text = said(result)
+    assert result.returncode != 0
+    assert f"The inventory {ROOT / 'inventories' / 'prod'} has no host in the group app_hosts (a wrong -i path?)" in text
+    assert "-i inventories/staging" in text
+    # Stopped at the first check: no other variable is reported missing.
+    assert "deploy_environment:" not in text
+
+
+class _RefusingRegistry(BaseHTTPRequestHandler):
+    """A registry that refuses every login, as one with wrong credentials does."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="registry"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_HEAD = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_registry_that_refuses_the_login_says_which_credentials_to_check(lab: Lab) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingRegistry)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    registry = f"127.0.0.1:{server.server_address[1]}"
+    before = started_at(lab, lab.hosts[0])
+    try:
+        # The app hosts cannot reach this registry (it listens on the controller's loopback): skip their check.
+        result = ansible_playbook("playbooks/deploy.yml", "-e", "app_version=1.1.77", "-e",
+                                  f"app_image_repository={registry}/steady/app", "-e", "registry_username=deployer",
+                                  "-e", "registry_password=canary-9f31c", "-e", "deploy_preflight_registry_url=",
+                                  timeout=300)
+    finally:
+        server.shutdown()
+    text = said(result)
+    assert result.returncode != 0
+    assert f"The registry {registry} refused the login of 'deployer': check registry_username and" in text
+    assert f"docker login {registry}" in text
+    assert "could not be built or pushed; no host was touched" in text
+    assert "canary-9f31c" not in text
     assert not lock_exists(lab)
     assert started_at(lab, lab.hosts[0]) == before

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from conftest import ROOT, Lab, ansible_playbook, ssh
-from deploy_helpers import APP, containers, deploy, ledger, lock_exists, said, served_version
+from deploy_helpers import APP, deploy, ledger, lock_exists, said, served_version
 
 pytestmark = pytest.mark.lab
 
@@ -56,11 +56,14 @@ def test_production_style_deploys_exactly_a_digest_and_never_builds(lab: Lab) ->
     assert "Build the image from its Dockerfile" not in text
     for host in lab.hosts:
         assert served_version(lab, host) == "1.2.1"
-        # Every host runs the image by its digest, and its ledger records that digest.
-        images = [value.split()[0] for name, value in containers(lab, host).items() if not name.endswith("-proxy")]
-        assert images == [f"{lab.app_repository}@{digest}"], images
+        # Every host pulled the image by its digest (it has no tag for it) and runs it; its ledger records it.
         live = [e for e in ledger(lab, host) if e["status"] == "live"]
         assert [(e["version"], e["digest"]) for e in live] == [("1.2.1", digest)]
+        running = ssh(lab, host, "docker", "inspect", "--format", "{{.Image}}", live[0]["container"]).stdout.strip()
+        pulled = ssh(lab, host, "docker", "image", "inspect", "--format", "{{.Id}} {{json .RepoTags}}",
+                     f"{lab.app_repository}@{digest}").stdout.split(" ", 1)
+        assert running == pulled[0] == live[0]["image_id"]
+        assert f"{lab.app_repository}:1.2.1" not in pulled[1]
     assert not lock_exists(lab)
 
 
