@@ -46,7 +46,7 @@ class Load:
 
     def __init__(self, url: str, rate: float, workers: int = 16, max_seconds: float = 300,
                  max_requests: int = 200_000, write_ratio: float = 0.2, timeout: float = 10,
-                 nice: int = 0) -> None:
+                 nice: int = 0, path: str = "/items?limit=5") -> None:
         parts = urlsplit(url)
         if not ipaddress.ip_address(parts.hostname or "").is_loopback:
             raise ValueError(f"load goes to loopback addresses only, not {parts.hostname}")
@@ -55,6 +55,9 @@ class Load:
         self.host, self.port = parts.hostname, parts.port or 80
         self.interval = workers / rate
         self.workers, self.max_seconds, self.max_requests = workers, max_seconds, max_requests
+        # The reference service's read path, and a write (POST /items) every 1/write_ratio requests; another
+        # service names the path it reads and sets write_ratio=0.
+        self.path = path
         self.write_every = int(1 / write_ratio) if write_ratio > 0 else 0
         self.timeout = timeout
         # The clients' threads may yield the CPU to everything else (on Linux the nice value is per thread): on a
@@ -91,7 +94,7 @@ class Load:
             body = json.dumps({"name": f"load-{i}"})
             conn.request("POST", "/items", body=body, headers={"Content-Type": "application/json"})
         else:
-            conn.request("GET", "/items?limit=5")
+            conn.request("GET", self.path)
         response = conn.getresponse()
         response.read()
         if not 200 <= response.status < 300:

@@ -79,7 +79,7 @@ def test_upgrade_with_migration_under_load_drops_nothing(fleet: Lab) -> None:
         kept = containers(fleet, host, running_only=False)
         assert any(":1.0.0 exited" in v for v in kept.values()), "the old container is kept for rollback"
     assert schema_revision(fleet) == "0002"
-    assert result.stdout.count("TASK [db_migrate : Run the migration command in a container of the new image]") == 1
+    assert result.stdout.count("TASK [steady.deploy.db_migrate : Run the migration command in a container of the new image]") == 1
     migrations = [line for line in result.stdout.splitlines() if "Schema 0001 -> 0002" in line]
     assert len(migrations) >= 1
     backups = ssh(fleet, fleet.hosts[0], "ls", "/var/backups/steady/app").stdout.split()

@@ -130,7 +130,7 @@ def test_an_image_gone_from_the_host_comes_from_the_registry(fleet: Lab) -> None
     result = rollback("-e", "rollback_to=1.0.0")
     assert result.returncode == 0, said(result)[-3000:]
     text = said(result)
-    pulled = text.split("TASK [rollback_target : Pull the image from the registry, since the host no longer has it]")[1]
+    pulled = text.split("TASK [steady.deploy.rollback_target : Pull the image from the registry, since the host no longer has it]")[1]
     assert f"changed: [{host.name}]" in pulled.split("TASK [")[0]
     for h in fleet.hosts:
         assert served_version(fleet, h) == "1.0.0"
