@@ -23,6 +23,12 @@ NOT_SHIPPED = ("lab/", "tests/", ".config/", "bench/", "examples/", "molecule/",
                ".venv/", "Makefile", "ansible.cfg", "requirements.txt", "pytest.ini")
 
 
+def _without_this_clone(collections: Path) -> dict[str, str]:
+    """A user's environment: none of this clone's Ansible settings, only the given collections path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    return env | {"ANSIBLE_COLLECTIONS_PATH": str(collections)}
+
+
 def _run(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
 
@@ -41,9 +47,11 @@ def tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def installed(tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tarball installed into a collections path of its own, as a user's `ansible-galaxy collection install`."""
     path = tmp_path_factory.mktemp("collections")
-    # --no-deps: the dependencies are the ones ansible bundles (Galaxy is not reachable here).
+    # --no-deps: the dependencies are the ones ansible bundles (Galaxy is not reachable here). Without this
+    # clone's ansible.cfg (make exports it): it names .venv/collections, where the clone itself is linked as
+    # steady.deploy, and ansible-galaxy would then call the collection installed already and write nothing.
     result = _run(str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p", str(path),
-                  str(tarball), cwd=path)
+                  str(tarball), cwd=path, env=_without_this_clone(path))
     assert result.returncode == 0, result.stdout + result.stderr
     return path
 
@@ -96,10 +104,9 @@ def test_installed_playbooks_run_by_name_from_another_folder(installed: Path, tm
     collection only: nothing reaches back into the repository."""
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"children": {"app_hosts": {"hosts": {"web1": {}}}}}}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     # An empty ansible.cfg in the folder: the clone's ansible.cfg (and its link to this clone) must not be read.
     (tmp_path / "ansible.cfg").write_text("[defaults]\n")
-    env |= {"ANSIBLE_COLLECTIONS_PATH": str(installed), "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg")}
+    env = _without_this_clone(installed) | {"ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg")}
     for playbook in PLAYBOOKS:
         result = _run(str(VENV_BIN / "ansible-playbook"), f"{FQCN}.{playbook}", "--syntax-check", "-i", str(inventory),
                       cwd=tmp_path, env=env)
