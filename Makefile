@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: up test lint sanity pytest down venv
+.PHONY: up test lint sanity pytest acceptance down venv
 
 ## up: bring the local lab up and deploy the reference service's newest release on it (a no-op when it is live)
 LAB_VERSION ?= $(shell cat examples/service/VERSION)
@@ -27,6 +27,10 @@ sanity: venv
 
 pytest: venv
 	pytest
+
+## acceptance: a real third-party service (Prefect server) from init to rollback on bare lab servers (~20 min)
+acceptance: venv
+	pytest -m acceptance tests/test_third_party_app.py
 
 ## down: remove the lab (containers, networks, volumes, state) and stop the engine it started
 down: venv

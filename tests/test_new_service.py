@@ -3,13 +3,13 @@ build the collection's tarball, install it, `init` the service's deploy configur
 inventory, `setup` two bare servers, deploy v1 and then v2 under constant load with 0 failed requests, roll back
 under load, verify.
 
-The service (examples/second_service) listens on 9000, answers /livez and /readyz, has no version endpoint, no
-database and no Redis, and names its metrics notes_requests_total{path,code} and notes_request_seconds. Its images
-are built "elsewhere" (by this test, as the service's CI would) and deployed with no build context."""
+The service (examples/second_service) listens on 9000, answers /livez and /readyz, has no version endpoint, uses no
+database and no Redis (its lab has a PostgreSQL of its own and no Redis), and names its metrics
+notes_requests_total{path,code} and notes_request_seconds. Its images are built "elsewhere" (by this test, as the
+service's CI would) and deployed with no build context."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +20,8 @@ import pytest
 import yaml
 
 from bench.load import Load
-from conftest import LAB_STATE, ROOT, VENV_BIN, ansible_playbook, labelled, require
+from conftest import LAB_STATE, ROOT, ansible_playbook, labelled, require
+from user_path import Steps, install_collection, point_inventory_at_lab, wait_balancer, said
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -33,6 +34,8 @@ PUBLIC_PORT = 8080
 SETTINGS = [
     "-e", f"lab_name={LAB}", "-e", f"lab_registry={REGISTRY}",
     "-e", "local_lab_postgres_port=15498", "-e", "local_lab_redis_port=16398",
+    # A database of its own (this lab's PostgreSQL, its own name and owner), and no Redis: it uses none.
+    "-e", "local_lab_db_name=notes", "-e", "local_lab_db_user=notes", "-e", "local_lab_redis=false",
     "-e", f"local_lab_prometheus_port={PROMETHEUS}", "-e", f"local_lab_balancer_port={BALANCER}",
     # The lab serves whatever service it is given: its port, health path and metrics path.
     "-e", f"local_lab_app_port={PUBLIC_PORT}", "-e", "local_lab_balancer_health_path=/readyz",
@@ -44,21 +47,6 @@ SSH_DIR = LAB_STATE / LAB / "ssh"
 IMAGE = f"{REGISTRY}/notes/api"
 # What the load reads: this service has no /items and takes no writes.
 READS = {"path": "/", "write_ratio": 0}
-
-
-def _user_env(collections: Path) -> dict[str, str]:
-    """A user's shell: the installed collection, and none of this repository's Ansible settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    return env | {"ANSIBLE_COLLECTIONS_PATH": str(collections), "ANSIBLE_FORCE_COLOR": "0",
-                  "PATH": f"{VENV_BIN}:{env.get('PATH', '')}"}
-
-
-def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _said(result: subprocess.CompletedProcess[str]) -> str:
-    return " ".join((result.stdout + result.stderr).split())
 
 
 def _build_elsewhere(version: str) -> None:
@@ -76,15 +64,7 @@ def _release(port: int) -> str:
 
 def _edit_inventory(deploy_dir: Path) -> None:
     """What a user fills in after init: their servers, their registry, their service's contract."""
-    hosts_file = deploy_dir / "inventories" / "staging" / "hosts.yml"
-    inventory = yaml.safe_load(hosts_file.read_text())
-    group = inventory["all"]["children"]["app_hosts"]
-    group["hosts"] = {name: {"ansible_port": ssh_port} for name, (ssh_port, _) in HOSTS.items()}
-    group["vars"] |= {"ansible_host": "127.0.0.1",
-                      "ansible_ssh_private_key_file": str(SSH_DIR / "id_ed25519"),
-                      "ansible_ssh_common_args": f"-o UserKnownHostsFile={SSH_DIR / 'known_hosts'} "
-                                                 "-o StrictHostKeyChecking=yes"}
-    hosts_file.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    point_inventory_at_lab(deploy_dir, HOSTS, SSH_DIR)
 
     app_file = deploy_dir / "inventories" / "staging" / "group_vars" / "all" / "app.yml"
     app = yaml.safe_load(app_file.read_text())
@@ -108,55 +88,35 @@ def _edit_inventory(deploy_dir: Path) -> None:
     app_file.write_text(yaml.safe_dump(app, sort_keys=False))
 
 
-def _wait_balancer(timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        probe = Load(f"http://127.0.0.1:{BALANCER}", rate=40, workers=4, max_seconds=1, **READS).start()
-        time.sleep(1)
-        if probe.stop().failed == 0:
-            return
-    raise AssertionError("the balancer never served every request")
-
-
 def test_a_new_service_from_init_to_rollback_on_bare_servers(tmp_path: Path) -> None:
     engine = subprocess.run(["docker", "info"], capture_output=True, check=False, timeout=30).returncode == 0
     require(engine, "no Docker engine answers")
-    timings: dict[str, float] = {}
-
-    def timed(name: str, argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        start = time.monotonic()
-        result = _run(argv, cwd, env)
-        timings[name] = round(time.monotonic() - start, 1)
-        assert result.returncode == 0, f"{name}: {_said(result)[-4000:]}"
-        return result
+    steps = Steps()
 
     try:
         up = ansible_playbook("lab/playbooks/lab_up.yml", "--limit", "localhost", *SETTINGS)
         assert up.returncode == 0, up.stdout[-3000:]
+        # The lab serves this service, not the reference one: its own database, and no Redis it does not use.
+        ours = {c.name: c for c in docker.from_env().containers.list(filters={"label": f"io.steady.lab={LAB}"})}
+        assert f"{LAB}-redis" not in ours, sorted(ours)
+        databases = ours[f"{LAB}-postgres"].exec_run(
+            ["psql", "-h", "/run/postgresql", "-U", "notes", "-d", "notes", "-Atc",
+             "select current_database(), current_user"])
+        assert databases.exit_code == 0 and databases.output.decode().strip() == "notes|notes", databases.output
 
         # 1. The collection, built and installed as a user installs it.
-        out, collections, service = tmp_path / "build", tmp_path / "collections", tmp_path / "notes"
-        out.mkdir(), collections.mkdir(), service.mkdir()
-        built = _run([str(VENV_BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(out), str(ROOT)],
-                     tmp_path, _user_env(collections))
-        assert built.returncode == 0, _said(built)
-        tarball = next(out.glob("steady-deploy-*.tar.gz"))
-        installed = _run([str(VENV_BIN / "ansible-galaxy"), "collection", "install", "--no-deps", "-p",
-                          str(collections), str(tarball)], tmp_path, _user_env(collections))
-        assert installed.returncode == 0, _said(installed)
-        env = _user_env(collections)
+        env = install_collection(tmp_path)
+        service = tmp_path / "notes"
+        service.mkdir()
 
         # 2. init, from the service's own folder; then only the scaffolded inventory is edited.
-        timed("init", [str(VENV_BIN / "ansible-playbook"), "steady.deploy.init", "-e", "init_dest=deploy",
-                       "-e", "init_service=notes", "-e", "service_init_container_port=9000",
-                       "-e", "service_init_health_live_path=/livez", "-e", "service_init_health_ready_path=/readyz",
-                       "-e", "service_init_version_path="], service, env)
-        deploy_dir = service / "deploy"
+        deploy_dir = steps.init(service, env, "-e", "init_service=notes", "-e", "service_init_container_port=9000",
+                                "-e", "service_init_health_live_path=/livez",
+                                "-e", "service_init_health_ready_path=/readyz", "-e", "service_init_version_path=")
         _edit_inventory(deploy_dir)
 
         def playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
-            return timed(name, [str(VENV_BIN / "ansible-playbook"), f"steady.deploy.{name.split('-')[0]}",
-                                "-i", "inventories/staging", *extra], deploy_dir, env)
+            return steps.playbook(name, deploy_dir, env, *extra)
 
         # 3. setup: two bare servers become Docker hosts.
         playbook("setup")
@@ -166,7 +126,7 @@ def test_a_new_service_from_init_to_rollback_on_bare_servers(tmp_path: Path) -> 
         # 4. The first deploy, then v2 under constant load through the front balancer.
         playbook("deploy-1", "-e", "app_version=1.0.0")
         assert {_release(http) for _, http in HOSTS.values()} == {"1.0.0"}
-        _wait_balancer()
+        wait_balancer(BALANCER, READS)
         with Load(f"http://127.0.0.1:{BALANCER}", rate=60, workers=6, max_seconds=400, **READS) as load:
             playbook("deploy-2", "-e", "app_version=2.0.0")
             time.sleep(1)
@@ -194,9 +154,9 @@ def test_a_new_service_from_init_to_rollback_on_bare_servers(tmp_path: Path) -> 
         assert figures["sent"] > 100 and figures["failed"] == 0, str(figures)
         assert {_release(http) for _, http in HOSTS.values()} == {"1.0.0"}
         verified = playbook("verify")
-        assert "Verification PASSED" in _said(verified)
+        assert "Verification PASSED" in said(verified)
         assert (deploy_dir / "reports").is_dir() and list((deploy_dir / "reports").glob("verify-*.json"))
-        print("new service timings (s):", json.dumps(timings))
+        print("new service timings (s):", json.dumps(steps.timings))
     finally:
         down = ansible_playbook("lab/playbooks/lab_down.yml", *SETTINGS)
         assert down.returncode == 0, down.stdout[-2000:]
