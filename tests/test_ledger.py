@@ -139,3 +139,40 @@ def test_after_a_reinstate_previous_skips_the_rolled_back_release() -> None:
     assert statuses(entries) == [("0", "superseded"), ("1", "superseded"), ("2", "rolled_back"), ("3", "live")]
     # The release before 3 is 1, the one that was live, not 2, which was rolled back.
     assert ledger.ledger_previous(entries)["release_id"] == "1"
+
+
+def _served(rid: str, status: str) -> dict:
+    return {**entry(rid, status), "container": f"app-{rid}"}
+
+
+def test_retention_keeps_the_rollback_target_before_newer_known_bad_releases() -> None:
+    """The issue's case: P served, L is live, then B and C failed their verification and were rolled back (their
+    containers are newer than P's). A host keeping 3 keeps L, P (the rollback target) and only then C."""
+    entries = [_served("P", "superseded"), _served("L", "live"), _served("B", "rolled_back"),
+               _served("C", "rolled_back"), entry("F", "failed")]
+    assert ledger.ledger_retain(entries) == ["app-L", "app-P", "app-C", "app-B"]
+    assert ledger.ledger_retain(entries)[:3] == ["app-L", "app-P", "app-C"]
+
+
+def test_retention_ranks_good_releases_newest_first_after_the_target_and_never_a_failed_one() -> None:
+    entries = [_served("1", "superseded"), _served("2", "superseded"), _served("3", "superseded"),
+               {**_served("4", "failed")}, _served("5", "live")]
+    assert ledger.ledger_retain(entries) == ["app-5", "app-3", "app-2", "app-1"]
+
+
+def test_retention_after_a_rollback_keeps_the_reinstated_release_and_its_own_previous() -> None:
+    entries = ledger.ledger_reinstate([_served("1", "superseded"), _served("2", "superseded"), _served("3", "live")],
+                                      "2")
+    assert [e["status"] for e in entries] == ["superseded", "live", "rolled_back"]
+    assert ledger.ledger_retain(entries) == ["app-2", "app-1", "app-3"]
+
+
+def test_retention_of_an_empty_ledger_names_nothing() -> None:
+    assert ledger.ledger_retain([]) == []
+
+
+def test_retention_puts_a_named_release_first_and_never_a_failed_one() -> None:
+    entries = [_served("1", "superseded"), _served("2", "superseded"), _served("3", "superseded"),
+               _served("4", "live"), _served("5", "failed")]
+    assert ledger.ledger_retain(entries, "1") == ["app-1", "app-4", "app-3", "app-2"]
+    assert ledger.ledger_retain(entries, "5")[0] == "app-4"

@@ -197,7 +197,8 @@ def test_verify_with_no_traffic_passes_and_says_no_data(fleet: Lab, tmp_path: Pa
 
 
 def test_verify_judges_real_traffic_and_fails_a_breached_threshold(fleet: Lab, tmp_path: Path) -> None:
-    with Load(f"http://127.0.0.1:{fleet.balancer_port}", rate=50, workers=6, max_seconds=60):
+    # The load outlasts both runs (each takes longer on a busy machine): a window without traffic is "no data".
+    with Load(f"http://127.0.0.1:{fleet.balancer_port}", rate=50, workers=6, max_seconds=180):
         time.sleep(15)
         passing = verify("-e", "slo_gate_window=15s", "-e", f"verify_report_path={tmp_path / 'ok.json'}")
         failing = verify("-e", "slo_gate_window=15s", "-e", "slo_gate_max_p95_seconds=0.0001",
@@ -319,4 +320,28 @@ def test_a_deploy_killed_halfway_converges_when_run_again(fleet: Lab) -> None:
         env = ssh(fleet, host, "docker", "inspect", "-f", "{{json .Config.Env}}", running.pop()).stdout
         assert "RUN=killed" in env
         assert served_version(fleet, host) == "1.0.0"
+    assert not lock_exists(fleet)
+
+
+def test_retention_keeps_the_rollback_target_after_a_rolled_back_release(fleet: Lab) -> None:
+    """Keeping 2 releases, after a release that failed its verification and was rolled back: the host keeps the
+    live release and its rollback target, and removes the known-bad release although its container is newer (by
+    creation time it would have kept the bad one and pruned the target)."""
+    good = deploy("1.1.0", "-e", "{%s}" % NO_MIGRATIONS)
+    assert good.returncode == 0, said(good)[-3000:]
+    # The rollback target: the release live before 1.1.0 (ledger_previous).
+    target = {h.name: [e for e in ledger(fleet, h) if e["status"] == "superseded"][-1]["container"] for h in fleet.hosts}
+    balancer_ready(fleet)
+    with Load(f"http://127.0.0.1:{fleet.balancer_port}", rate=60, workers=8, max_seconds=400):
+        bad = deploy("1.1.96", "-e", FAULTY % "errors", "-e", "{%s}" % NO_MIGRATIONS, "-e",
+                     "rolling_restart_keep_releases=2")
+    assert bad.returncode != 0 and "failed its verification" in said(bad), said(bad)[-3000:]
+    for host in fleet.hosts:
+        entries = ledger(fleet, host)
+        assert live_entry(fleet, host)["version"] == "1.1.0"
+        kept = set(container_ids(fleet, host))
+        bad_container = [e for e in entries if e["version"] == "1.1.96"][-1]["container"]
+        assert target[host.name] in kept, f"{host.name} pruned its rollback target: {sorted(kept)}"
+        assert bad_container not in kept, f"{host.name} kept the rolled-back release: {sorted(kept)}"
+        assert len(kept - {f"{APP}-proxy"}) == 2, sorted(kept)
     assert not lock_exists(fleet)

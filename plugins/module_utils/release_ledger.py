@@ -1,5 +1,5 @@
-"""The release ledger's rules: recording an entry, reinstating one after a rollback, and finding the live and the
-previous release.
+"""The release ledger's rules: recording an entry, reinstating one after a rollback, finding the live and the
+previous release, and which releases' containers a host keeps.
 
 One file for both sides: the module release_ledger_update applies them on the host (read, change and write the
 ledger in one call), and the filters in plugins/filter/ledger.py use them on the controller. Kept in Python
@@ -55,6 +55,26 @@ def ledger_previous(entries: list[Entry]) -> Entry:
     cut = entries.index(live) if live else len(entries)
     older = [e for e in entries[:cut] if e.get("status") == "superseded"]
     return older[-1] if older else {}
+
+
+def ledger_retain(entries: list[Entry], first: str = "") -> list[str]:
+    """The containers of the ledger's releases in the order a host keeps them when it prunes: the release `first`
+    names (a rollback's target, by release id), the live release, the rollback target (ledger_previous), the
+    other releases that served (superseded, newest first), then the rolled-back ones (newest first). Failed
+    releases never served and are left out.
+
+    Retention by this order, not by container creation time: after failed or rolled-back deploys, a creation-time
+    order keeps the known-bad releases (they are the newest) and prunes the release a rollback would need."""
+    ranked = [e for e in entries if first and e.get("release_id") == first and e.get("status") != "failed"]
+    ranked += [ledger_live(entries), ledger_previous(entries)]
+    ranked += [e for e in reversed(entries) if e.get("status") == "superseded"]
+    ranked += [e for e in reversed(entries) if e.get("status") == "rolled_back"]
+    names: list[str] = []
+    for entry in ranked:
+        name = entry.get("container")
+        if name and name not in names:
+            names.append(name)
+    return names
 
 
 def ledger_find(entries: list[Entry], ref: str) -> Entry:
