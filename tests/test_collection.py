@@ -20,7 +20,7 @@ MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py"))
 # What the tarball must leave out: the lab (the repository's own test bed), the tests, the benchmark, the
 # reference service and the repository's own tooling.
 NOT_SHIPPED = ("lab/", "tests/", ".config/", "bench/", "examples/", "molecule/", "tools/", "inventories/", ".github/", ".ci/",
-               ".venv/", "Makefile", "ansible.cfg", "requirements.txt", "pytest.ini")
+               ".venv/", "Makefile", "ansible.cfg", "requirements.txt", "pytest.ini", ".secrets.baseline")
 
 
 def _without_this_clone(collections: Path) -> dict[str, str]:

@@ -38,6 +38,21 @@ CASES = [
     ("1.0.0", ["-e", "deploy_build=always", "-e", "app_image_digest=sha256:%s" % ("b" * 64)],
      "deploy_build: 'always' must be auto"),
     ("1.0.0", ["-e", "deploy_build=always", "-e", '{"app_build_context": ""}'], "always needs app_build_context"),
+    # Full match, not a prefix: a trailing newline is not part of a tag, a name or a path.
+    ("1.0.0", ["-e", '{"app_version": "1.1.0\\n"}'], "app_version: '1.1.0 ' is not a valid image tag"),
+    ("1.0.0", ["-e", '{"app_name": "app\\n"}'], "app_name: 'app ' must be lower-case letters"),
+    ("1.0.0", ["-e", '{"app_health_ready_path": "/health/ready\\n"}'], "app_health_ready_path: '/health/ready '"),
+    ("1.0.0", ["-e", '{"deploy_batch_size": "1\\n"}'], "deploy_batch_size: '1 ' must be a number of hosts"),
+    ("1.0.0", ["-e", '{"app_env": {"LEVEL\\n": "x"}}'], "app_env: must map environment variable names"),
+    # By type: a number is not a version (JSON's 1.10 is 1.1).
+    ("1.0.0", ["-e", '{"app_version": 110}'], "app_version: 110 (a int) is not a version"),
+    ("1.0.0", ["-e", '{"app_version": 1.10}'], "app_version: 1.1 (a float) is not a version"),
+    # For consistency: the environment is the inventory's.
+    ("1.0.0", ["-e", "deploy_environment=staging"], "deploy_environment: 'staging' does not match the inventory local"),
+    ("1.0.0", ["-e", "deploy_skip_migrations=perhaps"], "deploy_skip_migrations: 'perhaps' must be true or false"),
+    # What a CI input with spaces became when workflows passed key=value strings: one value, refused whole.
+    ("1.0.0", ["-e", '{"app_version": "1.1.0 deploy_lock_break=true"}'],
+     "app_version: '1.1.0 deploy_lock_break=true' is not a valid image tag"),
 ]
 
 
@@ -47,6 +62,7 @@ ROLLBACK_CASES = [
     (["-e", "rollback_batch_size=all"], "rollback_batch_size: 'all' must be a number of hosts"),
     (["-e", "rollback_to=../1.0.0"], "rollback_to: '../1.0.0' must be empty (the release before the live one)"),
     (["-e", "rollback_database=maybe"], "rollback_database: 'maybe' must be true or false"),
+    (["-e", '{"rollback_to": "1.0.0\\n"}'], "rollback_to: '1.0.0 ' must be empty"),
 ]
 RUNS = [("deploy.yml", ["-e", f"app_version={v}", *extra], m) for v, extra, m in CASES] + \
        [("rollback.yml", extra, m) for extra, m in ROLLBACK_CASES]
@@ -128,3 +144,19 @@ def test_a_registry_that_refuses_the_login_says_which_credentials_to_check(lab: 
     assert "canary-9f31c" not in text
     assert not lock_exists(lab)
     assert started_at(lab, lab.hosts[0]) == before
+
+
+@pytest.mark.parametrize(("limit", "message"), [
+    ("app2", "--limit app2 leaves out localhost, the controller that checks the inputs, holds the deploy lock and "
+             "reports: add it, --limit 'app2,localhost'"),
+    ("app2,localhost", "--limit: app2,localhost leaves out app1, the first app host, which backs up the database and "
+                       "runs the migrations: add it to the limit, or say -e deploy_skip_migrations=true"),
+])
+def test_a_limit_without_the_controller_or_the_migration_host_is_refused(lab: Lab, limit: str, message: str) -> None:
+    before = {h.name: started_at(lab, h) for h in lab.hosts}
+    result = ansible_playbook("playbooks/deploy.yml", "-e", "app_version=1.1.78", "--limit", limit, timeout=300)
+    assert result.returncode != 0
+    assert message in said(result)
+    assert "PLAY [1. Preflight: take the deploy lock]" not in said(result).split(message)[0]
+    assert not lock_exists(lab)
+    assert {h.name: started_at(lab, h) for h in lab.hosts} == before

@@ -131,3 +131,18 @@ def test_runbook_steps_follow_the_deploy_playbook() -> None:
         found = runbook.find(words, position)
         assert found >= 0, f"the runbook lacks the step {step!r} (after position {position})"
         position = found
+
+
+@pytest.mark.parametrize("playbook", ["deploy.yml", "rollback.yml"])
+def test_a_run_ends_one_way_and_reads_one_run_fact(playbook: str) -> None:
+    """Every end of a deploy or rollback (a rescue, or the last step) is the role deploy_finish: it alone releases
+    the lock and reports how the run ended. The plays read the controller's facts through the run fact only."""
+    path = ROOT / "playbooks" / playbook
+    calls = list(_role_calls(yaml.safe_load(path.read_text())))
+    assert ("steady.deploy.deploy_lock", "release") not in calls
+    assert calls.count(("steady.deploy.deploy_notify", "main")) == 1, "only the started event is sent from here"
+    finishes = calls.count(("steady.deploy.deploy_finish", "main"))
+    assert finishes == (4 if playbook == "deploy.yml" else 1)
+    text = path.read_text()
+    assert "ansible.builtin.fail" not in text, "the run fails in deploy_finish, after the lock and the report"
+    assert re.findall(r"hostvars\['localhost'\]\[?[\"'.]?(\w+)", text) == ["deploy_run"]
