@@ -170,9 +170,3 @@ def test_retention_after_a_rollback_keeps_the_reinstated_release_and_its_own_pre
 def test_retention_of_an_empty_ledger_names_nothing() -> None:
     assert ledger.ledger_retain([]) == []
 
-
-def test_retention_puts_a_named_release_first_and_never_a_failed_one() -> None:
-    entries = [_served("1", "superseded"), _served("2", "superseded"), _served("3", "superseded"),
-               _served("4", "live"), _served("5", "failed")]
-    assert ledger.ledger_retain(entries, "1") == ["app-1", "app-4", "app-3", "app-2"]
-    assert ledger.ledger_retain(entries, "5")[0] == "app-4"

@@ -57,16 +57,14 @@ def ledger_previous(entries: list[Entry]) -> Entry:
     return older[-1] if older else {}
 
 
-def ledger_retain(entries: list[Entry], first: str = "") -> list[str]:
-    """The containers of the ledger's releases in the order a host keeps them when it prunes: the release `first`
-    names (a rollback's target, by release id), the live release, the rollback target (ledger_previous), the
-    other releases that served (superseded, newest first), then the rolled-back ones (newest first). Failed
-    releases never served and are left out.
+def ledger_retain(entries: list[Entry]) -> list[str]:
+    """The containers of the ledger's releases in the order a host keeps them when it prunes: the live release, the
+    rollback target (ledger_previous), the other releases that served (superseded, newest first), then the
+    rolled-back ones (newest first). Failed releases never served and are left out.
 
     Retention by this order, not by container creation time: after failed or rolled-back deploys, a creation-time
     order keeps the known-bad releases (they are the newest) and prunes the release a rollback would need."""
-    ranked = [e for e in entries if first and e.get("release_id") == first and e.get("status") != "failed"]
-    ranked += [ledger_live(entries), ledger_previous(entries)]
+    ranked = [ledger_live(entries), ledger_previous(entries)]
     ranked += [e for e in reversed(entries) if e.get("status") == "superseded"]
     ranked += [e for e in reversed(entries) if e.get("status") == "rolled_back"]
     names: list[str] = []
