@@ -46,7 +46,7 @@ class Load:
 
     def __init__(self, url: str, rate: float, workers: int = 16, max_seconds: float = 300,
                  max_requests: int = 200_000, write_ratio: float = 0.2, timeout: float = 10,
-                 nice: int = 0, path: str = "/items?limit=5") -> None:
+                 nice: int = 0, path: str = "/items?limit=5", keep_alive: bool = True) -> None:
         parts = urlsplit(url)
         if not ipaddress.ip_address(parts.hostname or "").is_loopback:
             raise ValueError(f"load goes to loopback addresses only, not {parts.hostname}")
@@ -63,6 +63,11 @@ class Load:
         # The clients' threads may yield the CPU to everything else (on Linux the nice value is per thread): on a
         # small machine the load generator otherwise competes with the very deploy it measures.
         self.nice = nice
+        # keep_alive=False: every request on a connection of its own. Straight at a host's nginx this measures
+        # only what the host serves: nginx closes its idle keep-alive connections when it reloads, and a client
+        # that sends on one at that moment gets no answer (a balancer, like the lab's HAProxy, sends again on a
+        # fresh connection; a bare client does not).
+        self.keep_alive = keep_alive
         self.result = Result()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -121,6 +126,9 @@ class Load:
                 conn = conn or http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 self._request(conn, i)
                 error = None
+                if not self.keep_alive:
+                    conn.close()
+                    conn = None
             except Exception as exc:  # every way a request can go wrong counts as a failure
                 error = type(exc).__name__ if not isinstance(exc, RuntimeError) else str(exc)
                 if conn is not None:

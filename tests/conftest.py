@@ -124,3 +124,20 @@ def labelled(kind: str, lab_name: str) -> list[str]:
 def docker_json(*argv: str) -> object:
     out = subprocess.run(["docker", *argv], capture_output=True, text=True, check=True, timeout=60).stdout
     return json.loads(out)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:  # noqa: ARG001 (pytest's hook)
+    """The counts issue 11 asks to see in every run: the fault matrix's rows and the bad-input table's rows, and
+    how many of their tests passed in this run."""
+    import test_deploy_inputs
+    import test_faults
+
+    passed = {report.nodeid.split("[")[0] for report in terminalreporter.stats.get("passed", [])
+              if report.when == "call"}
+    faults_run = sum(1 for where in test_faults.FAULTS.values() if f"tests/{where}" in passed)
+    inputs = len(test_deploy_inputs.RUNS)
+    inputs_run = sum(1 for report in terminalreporter.stats.get("passed", [])
+                     if report.when == "call" and "test_deploy_inputs.py::test_bad_input_is_refused_before_any_change" in report.nodeid)
+    terminalreporter.write_line(
+        f"fault matrix: {len(test_faults.FAULTS)} faults, {faults_run} passed in this run; "
+        f"bad inputs: {inputs} rows, {inputs_run} passed in this run")

@@ -55,8 +55,26 @@ def ledger(lab: Lab, host) -> list[dict]:
     return json.loads(result.stdout)["releases"] if result.returncode == 0 else []
 
 
+LOCK = f"/var/lib/steady/{APP}/deploy-lock.json"
+
+
 def lock_exists(lab: Lab) -> bool:
-    return ssh(lab, lab.hosts[0], "test", "-d", f"/var/lib/steady/{APP}/deploy.lock", check=False).returncode == 0
+    return ssh(lab, lab.hosts[0], "test", "-f", LOCK, check=False).returncode == 0
+
+
+def read_lock(lab: Lab) -> dict:
+    result = ssh(lab, lab.hosts[0], "cat", LOCK, check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else {}
+
+
+def write_lock(lab: Lab, holder: dict) -> None:
+    """Leave the lock as another run would have: `holder` with its lease's times (epochs and ISO strings)."""
+    ssh(lab, lab.hosts[0], "sh", "-c", f"mkdir -p {LOCK.rsplit('/', 1)[0]} && cat > {LOCK}",
+        input=json.dumps(holder))
+
+
+def lock_playbook(*extra: str) -> subprocess.CompletedProcess[str]:
+    return ansible_playbook("playbooks/lock.yml", *extra, timeout=120)
 
 
 def schema_revision(lab: Lab) -> str | None:

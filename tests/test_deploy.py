@@ -9,8 +9,8 @@ import pytest
 
 from bench.load import Load
 from conftest import Lab, ssh
-from deploy_helpers import (containers, deploy, ledger, lock_exists, recap, reset_fleet, said, schema_revision,
-                            served_version, started_at)
+from deploy_helpers import (LOCK, containers, deploy, ledger, lock_exists, lock_playbook, read_lock, recap, reset_fleet,
+                            said, schema_revision, served_version, started_at, write_lock)
 
 pytestmark = pytest.mark.lab
 
@@ -126,21 +126,50 @@ def test_a_failing_migration_switches_no_host(fleet: Lab) -> None:
 
 
 def test_a_held_lock_refuses_a_second_deploy_and_names_the_holder(fleet: Lab) -> None:
-    info = '{"holder": "alice@ci", "message": "deploy 9.9.9", "release_id": "20260101000000-9.9.9", ' \
-           '"taken_at": "2026-01-01T00:00:00Z", "taken_at_epoch": 1767225600}'
-    ssh(fleet, fleet.hosts[0], "sh", "-c",
-        f"mkdir /var/lib/steady/app/deploy.lock && printf '%s' '{info}' > /var/lib/steady/app/deploy.lock/info.json")
+    now = int(time.time())
+    alice = {"holder": "alice@ci", "message": "deploy 9.9.9", "release_id": "20260101000000-9.9.9",
+             "taken_at": "2026-01-01T00:00:00Z", "taken_at_epoch": now - 600, "controller": "runner-7", "pid": "4242",
+             "ci_run": "https://ci.example/runs/7", "expires_at": "in 50 minutes", "expires_at_epoch": now + 3000}
+    write_lock(fleet, alice)
     try:
         before = {h.name: started_at(fleet, h) for h in fleet.hosts}
         result = deploy("1.0.0")
         assert result.returncode != 0
         text = said(result)
-        assert "held by alice@ci since 2026-01-01T00:00:00Z" in text and "STALE" in text
+        assert "held by alice@ci since 2026-01-01T00:00:00Z" in text and "Its lease ends in 50 minutes (in 50 min)" in text
         assert '"deploy 9.9.9"' in text and "-e deploy_lock_break=true" in text
-        assert lock_exists(fleet), "a refused deploy must not release someone else's lock"
+        assert "PLAY [2. Build" not in text, "a refused deploy stops before the build"
+        assert read_lock(fleet) == alice, "a refused deploy must not touch someone else's lock"
         assert {h.name: started_at(fleet, h) for h in fleet.hosts} == before
+
+        shown = lock_playbook()
+        assert shown.returncode == 0, said(shown)[-2000:]
+        assert "is held by alice@ci since 2026-01-01T00:00:00Z for release 20260101000000-9.9.9" in said(shown)
+        assert "from runner-7 (pid 4242)" in said(shown) and "(in 50 min)" in said(shown)
+
+        # what a cancelled CI job's cleanup does: another run's lock stays, its own goes
+        other = lock_playbook("-e", '{"deploy_lock_action": "release_ci_run", "deploy_lock_ci_run": "https://ci.example/runs/8"}')
+        assert other.returncode == 0 and "left alone" in said(other)
+        assert read_lock(fleet) == alice
+        own = lock_playbook("-e", '{"deploy_lock_action": "release_ci_run", "deploy_lock_ci_run": "https://ci.example/runs/7"}')
+        assert own.returncode == 0 and "Released the deploy lock that CI run https://ci.example/runs/7 held" in said(own)
+        assert not lock_exists(fleet)
+
+        write_lock(fleet, alice)
+        broken = lock_playbook("-e", "deploy_lock_action=break")
+        assert broken.returncode == 0 and "Broke the deploy lock held by alice@ci" in said(broken)
+        assert not lock_exists(fleet)
+        refused = lock_playbook("-e", "deploy_lock_action=steal")
+        assert refused.returncode != 0 and 'deploy_lock_action: "steal" must be show, break or release_ci_run' in said(refused)
+
+        # A run that died (its runner gone) renews nothing: once its lease is over, the next deploy takes it over.
+        write_lock(fleet, {**alice, "expires_at": "2026-01-01T00:30:00Z", "expires_at_epoch": now - 60})
+        taken = deploy("1.1.0")
+        assert taken.returncode == 0, said(taken)[-3000:]
+        assert "Took over the expired deploy lock of alice@ci for release 20260101000000-9.9.9" in said(taken)
+        assert not lock_exists(fleet)
     finally:
-        ssh(fleet, fleet.hosts[0], "rm", "-rf", "/var/lib/steady/app/deploy.lock")
+        ssh(fleet, fleet.hosts[0], "rm", "-f", LOCK)
 
 
 def test_check_mode_changes_nothing_and_says_what_would(fleet: Lab) -> None:

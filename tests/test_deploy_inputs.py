@@ -53,6 +53,13 @@ CASES = [
     # What a CI input with spaces became when workflows passed key=value strings: one value, refused whole.
     ("1.0.0", ["-e", '{"app_version": "1.1.0 deploy_lock_break=true"}'],
      "app_version: '1.1.0 deploy_lock_break=true' is not a valid image tag"),
+    # The lease, and the backups a rollback of the database needs.
+    ("1.0.0", ["-e", "deploy_lock_lease_seconds=10"], "deploy_lock_lease_seconds: '10' must be a whole number of seconds"),
+    ("1.0.0", ["-e", "db_migrate_backup_keep=0"], "db_migrate_backup_keep: '0' must be a whole number of backups of"),
+    ("1.0.0", ["-e", "db_migrate_backup_min_free_mb=lots"], "db_migrate_backup_min_free_mb: 'lots' must be a whole"),
+    ("1.0.0", ["-e", "db_migrate_backup_fetch_dir=backups"], "db_migrate_backup_fetch_dir: 'backups' must be empty or"),
+    ("1.0.0", ["-e", "db_migrate_backup_copy_dir=../x"], "db_migrate_backup_copy_dir: '../x' must be empty or an"),
+    ("1.0.0", ["-e", "deploy_preflight_min_free_mb=1GB"], "deploy_preflight_min_free_mb: '1GB' must be a whole number"),
 ]
 
 

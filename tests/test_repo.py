@@ -142,7 +142,7 @@ def test_a_run_ends_one_way_and_reads_one_run_fact(playbook: str) -> None:
     assert ("steady.deploy.deploy_lock", "release") not in calls
     assert calls.count(("steady.deploy.deploy_notify", "main")) == 1, "only the started event is sent from here"
     finishes = calls.count(("steady.deploy.deploy_finish", "main"))
-    assert finishes == (4 if playbook == "deploy.yml" else 1)
+    assert finishes == (6 if playbook == "deploy.yml" else 1)
     text = path.read_text()
     assert "ansible.builtin.fail" not in text, "the run fails in deploy_finish, after the lock and the report"
     assert re.findall(r"hostvars\['localhost'\]\[?[\"'.]?(\w+)", text) == ["deploy_run"]

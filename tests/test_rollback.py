@@ -16,8 +16,8 @@ import pytest
 
 from bench.load import Load
 from conftest import ROOT, VENV_BIN, Lab, ansible_playbook, ssh
-from deploy_helpers import (APP, containers, deploy, ledger, lock_exists, reset_fleet, said, schema_revision,
-                            served_version, started_at)
+from deploy_helpers import (APP, containers, deploy, ledger, lock_exists, read_lock, reset_fleet, said,
+                            schema_revision, served_version, started_at, write_lock)
 
 pytestmark = pytest.mark.lab
 
@@ -284,7 +284,7 @@ def test_two_deploys_at_once_the_second_is_refused_and_the_first_completes(fleet
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
     assert second.returncode != 0
-    assert "The deploy lock on app1:/var/lib/steady/app/deploy.lock is held by" in said(second)
+    assert "The deploy lock on app1:/var/lib/steady/app/deploy-lock.json is held by" in said(second)
     assert first.returncode == 0, out[-3000:]
     for host in fleet.hosts:
         env = ssh(fleet, host, "docker", "inspect", "-f", "{{json .Config.Env}}",
@@ -311,9 +311,18 @@ def test_a_deploy_killed_halfway_converges_when_run_again(fleet: Lab) -> None:
     killed.wait(timeout=30)
     assert lock_exists(fleet), "the killed run left its lock"
 
+    # Run again from another controller (a new CI runner): the killed run's process cannot be checked from there,
+    # so its lease is honoured until it ends; the killed run renews nothing, so it ends.
+    left = read_lock(fleet)
+    assert left["expires_at_epoch"] - left["renewed_at_epoch"] == 1800
+    write_lock(fleet, {**left, "controller": "killed-runner"})
+    refused = deploy("1.0.0", "-e", '{"app_env": {"RUN": "killed"}, %s}' % NO_MIGRATIONS)
+    assert refused.returncode != 0
+    assert f"for release {left['release_id']}" in said(refused) and "Its lease ends" in said(refused)
+    write_lock(fleet, {**left, "controller": "killed-runner", "expires_at_epoch": int(time.time()) - 1})
     again = deploy("1.0.0", "-e", '{"app_env": {"RUN": "killed"}, %s}' % NO_MIGRATIONS)
     assert again.returncode == 0, said(again)[-3000:]
-    assert "Took over the deploy lock" in said(again) and "is gone" in said(again)
+    assert f"Took over the expired deploy lock of {left['holder']} for release {left['release_id']}" in said(again)
     for host in fleet.hosts:
         running = running_app_containers(fleet, host)
         assert running == {live_entry(fleet, host)["container"]}, running

@@ -67,8 +67,8 @@ def test_a_leftover_container_of_the_same_name_is_replaced(monkeypatch: pytest.M
         return ""
 
     use_docker(monkeypatch, docker)
-    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {}, "env": {}, "image": "app:1",
-              "existing": "absent"}
+    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {}, "env": {}, "secret_env": {},
+              "image": "app:1", "existing": "absent"}
     with pytest.raises(RuntimeError, match="stop here"):
         switch.switched(None, params)
     assert calls == [("run", "-d"), ("rm", "-f"), ("run", "-d")]
@@ -88,11 +88,26 @@ def _first_engine_calls(monkeypatch: pytest.MonkeyPatch, existing: str, start_fa
         return ""
 
     use_docker(monkeypatch, docker)
-    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {}, "env": {}, "image": "app:1",
-              "existing": existing}
+    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {}, "env": {}, "secret_env": {},
+              "image": "app:1", "existing": existing}
     with pytest.raises(RuntimeError, match="stop here"):
         switch.switched(None, params)
     return calls
+
+
+def test_the_environment_reaches_docker_by_name_only_with_secrets_over_ordinary_values() -> None:
+    params = {"name": "app-1", "network": "app", "stop_timeout": 25, "labels": {"io.steady.app": "app"},
+              "env": {"LOG_LEVEL": "info", "TOKEN": "plain"}, "secret_env": {"TOKEN": "canary-s3cret"}}
+    args, run_env = switch.run_command(params)
+    assert "canary-s3cret" not in " ".join(args) and "info" not in " ".join(args)
+    assert args[args.index("-e") + 1] == "LOG_LEVEL" and "TOKEN" in args
+    assert (run_env["LOG_LEVEL"], run_env["TOKEN"]) == ("info", "canary-s3cret")
+
+
+def test_only_secret_env_is_masked_in_what_the_module_returns() -> None:
+    spec = switch.ARGUMENT_SPEC
+    assert spec["secret_env"].get("no_log") is True
+    assert not spec["env"].get("no_log"), "ordinary values (LOG_LEVEL=info) would mask every 'info' in messages"
 
 
 def test_a_kept_release_with_the_wanted_configuration_is_started_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:

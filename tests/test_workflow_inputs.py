@@ -96,3 +96,29 @@ def test_a_non_boolean_database_input_stops_the_step_before_ansible(tmp_path: Pa
         _make_inputs(tmp_path, "rollback.yml", "Roll back (preflight, lock, find the release, switch every host "
                      "back, optional database)", {"ROLLBACK_TO": "", "ROLLBACK_DATABASE": "true, \"x\": 1",
                                                    "TARGET_ENV": "staging"})
+
+
+def test_a_cancelled_job_releases_the_lock_its_run_holds(tmp_path: Path) -> None:
+    """GitHub cancels a step (or times it out) with a signal: the playbook's own release never runs. The step after
+    it, run only then, must free the lock this CI run holds, named by the same run URL the deploy records."""
+    jobs = 0
+    for path in WORKFLOWS:
+        for job_id, job in yaml.safe_load(path.read_text())["jobs"].items():
+            steps = job.get("steps", [])
+            runs = [i for i, s in enumerate(steps) if re.search(r"playbooks/(deploy|rollback)\.yml", s.get("run", ""))]
+            if not runs:
+                continue
+            jobs += 1
+            after = [s for s in steps[runs[-1] + 1:] if s.get("if") == "cancelled()"]
+            assert after, f"{path.name}:{job_id} has no step that runs when the job is cancelled"
+            cleanup = after[0]
+            assert "playbooks/lock.yml" in cleanup["run"], f"{path.name}:{job_id}"
+            assert cleanup["env"]["CI_RUN_URL"] == steps[runs[-1]]["env"]["CI_RUN_URL"]
+            script = "".join(line + "\n" for line in cleanup["run"].replace("\\\n", "").splitlines()
+                             if "ansible-playbook" not in line)
+            subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, check=True, timeout=30,
+                           env={"PATH": "/usr/bin:/bin", "CI_RUN_URL": "https://ci.example/runs/42 x=1"})
+            inputs = yaml.safe_load((tmp_path / "lock-inputs.json").read_text())
+            assert inputs == {"deploy_lock_action": "release_ci_run",
+                              "deploy_lock_ci_run": "https://ci.example/runs/42 x=1"}
+    assert jobs == 3

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+
+from ansible_collections.steady.deploy.plugins.module_utils.redact import redact
 
 # What each event says after the subject: "steady [staging]: deploy of app 1.1.0 succeeded".
 EVENTS = {
@@ -15,36 +16,11 @@ EVENTS = {
     "failed": "failed",
     "rolled_back": "was rolled back",
 }
-MASK = "***"
-
-
-def _secret_forms(secret: str) -> set[str]:
-    """The secret as given, stripped and with its whitespace folded (as YAML folding or a one-line rendering
-    would show it) and, when it is a URL with a password (postgresql://app:pw@db/app), the password too: a message
-    that names only the password must not leak it either."""
-    forms = {secret, secret.strip(), " ".join(secret.split())}
-    try:
-        password = urlsplit(secret.strip()).password if "://" in secret else None
-    except ValueError:
-        password = None
-    if password:
-        forms |= {password, unquote(password)}
-    return {f for f in forms if f}
 
 
 def notify_redact(text: Any, secrets: Iterable[Any] | None) -> str:
-    """`text` with every occurrence of every secret replaced by ***.
-
-    Empty secrets are ignored (replacing '' would mask between every character). The longest secrets go first, so
-    a secret that contains another one is masked whole."""
-    out = "" if text is None else str(text)
-    forms: set[str] = set()
-    for secret in secrets or ():
-        if secret is not None and str(secret):
-            forms |= _secret_forms(str(secret))
-    for form in sorted(forms, key=len, reverse=True):
-        out = out.replace(form, MASK)
-    return out
+    """`text` with every secret, and every URL's password, replaced by *** (module_utils/redact.py)."""
+    return redact(text, secrets)
 
 
 def _check_event(event: Any) -> str:

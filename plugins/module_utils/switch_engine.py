@@ -14,6 +14,8 @@ import socket
 import subprocess
 from urllib.parse import quote
 
+from ansible_collections.steady.deploy.plugins.module_utils.redact import redact
+
 
 class SwitchError(Exception):
     pass
@@ -28,10 +30,11 @@ def docker(*args: str, env: dict | None = None, check: bool = True) -> str:
 
 
 def last_log_lines(name: str) -> str:
-    """The container's last 15 log lines (stdout and stderr), on one line, at most the last 600 characters."""
+    """The container's last 15 log lines (stdout and stderr), on one line, at most the last 600 characters, without
+    the password of any URL it printed (its secret values the module masks itself: secret_env is no_log)."""
     logs = subprocess.run(["docker", "logs", "--tail", "15", name], capture_output=True, text=True, timeout=30,
                           check=False)
-    return " | ".join((logs.stdout + logs.stderr).strip().splitlines())[-600:]
+    return redact(" | ".join((logs.stdout + logs.stderr).strip().splitlines()))[-600:]
 
 
 class _EngineConnection(http.client.HTTPConnection):

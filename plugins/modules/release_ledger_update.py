@@ -99,10 +99,9 @@ entries:
 """
 
 import json
-import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.steady.deploy.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.steady.deploy.plugins.module_utils.release_ledger import ledger_record, ledger_reinstate
 
 
@@ -112,23 +111,6 @@ def read(path: str) -> dict:
             return json.load(handle)
     except FileNotFoundError:
         return {"releases": []}
-
-
-def write(path: str, content: str) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ledger-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main() -> None:
@@ -162,7 +144,7 @@ def main() -> None:
     new = json.dumps(document, indent=4, sort_keys=True) + "\n"
     changed = new != old
     if changed and not module.check_mode:
-        write(p["path"], new)
+        write_atomically(p["path"], new)
     module.exit_json(changed=changed, entries=after, diff={"before": old, "after": new})
 
 

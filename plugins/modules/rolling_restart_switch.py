@@ -62,8 +62,15 @@ options:
     type: dict
     default: {}
     description:
-      - Environment of the new container. The values are passed through the environment of the C(docker) CLI,
-        never on its command line, and are not logged.
+      - Ordinary environment of the new container (log levels, feature flags). Its values are shown like any other
+        argument; put secrets in I(secret_env).
+  secret_env:
+    type: dict
+    default: {}
+    description:
+      - Secret environment of the new container, merged over I(env). Its values are masked in everything the module
+        returns and never logged.
+      - The values of both are passed through the environment of the C(docker) CLI, never on its command line.
   labels:
     type: dict
     default: {}
@@ -346,7 +353,7 @@ def run_command(p: dict) -> tuple[list[str], dict]:
             "--stop-timeout", str(p["stop_timeout"])]
     for key, value in sorted(p["labels"].items()):
         args += ["--label", f"{key}={value}"]
-    for key, value in sorted(p["env"].items()):
+    for key, value in sorted({**p["env"], **p["secret_env"]}.items()):
         # `-e KEY` takes the value from docker's own environment: secrets never appear in a process list.
         args += ["-e", key]
         run_env[key] = "" if value is None else str(value)
@@ -463,35 +470,39 @@ def reverted(p: dict) -> dict:
     return result
 
 
+ARGUMENT_SPEC = {
+    "state": {"type": "str", "choices": ["switched", "reverted", "retired"], "default": "switched"},
+    "name": {"type": "str", "required": True},
+    "previous": {"type": "str", "default": ""},
+    "image": {"type": "str", "default": ""},
+    "network": {"type": "str", "default": ""},
+    "env": {"type": "dict", "default": {}},
+    "secret_env": {"type": "dict", "default": {}, "no_log": True},
+    "labels": {"type": "dict", "default": {}},
+    "stop_timeout": {"type": "int", "default": 25},
+    "container_port": {"type": "int", "default": 8000},
+    "ready_path": {"type": "str", "default": "/health/ready"},
+    "ready_timeout": {"type": "float", "default": 60},
+    "ready_interval": {"type": "float", "default": 0.1},
+    "proxy_name": {"type": "str", "required": True},
+    "proxy_image": {"type": "str", "default": ""},
+    "proxy_dir": {"type": "path", "required": True},
+    "proxy_port": {"type": "int", "default": 80},
+    "proxy_labels": {"type": "dict", "default": {}},
+    "upstream_new": {"type": "str", "default": ""},
+    "upstream_previous": {"type": "str", "default": ""},
+    "drain_until": {"type": "float", "default": 0},
+    "existing": {"type": "str", "choices": ["absent", "reusable", "stale"], "default": "absent"},
+    "retire_in_background": {"type": "bool", "default": False},
+    "drain_seconds": {"type": "float", "default": 2},
+    "checks": {"type": "list", "elements": "dict", "default": []},
+    "check_timeout": {"type": "float", "default": 20},
+}
+
+
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "state": {"type": "str", "choices": ["switched", "reverted", "retired"], "default": "switched"},
-            "name": {"type": "str", "required": True},
-            "previous": {"type": "str", "default": ""},
-            "image": {"type": "str", "default": ""},
-            "network": {"type": "str", "default": ""},
-            "env": {"type": "dict", "default": {}, "no_log": True},
-            "labels": {"type": "dict", "default": {}},
-            "stop_timeout": {"type": "int", "default": 25},
-            "container_port": {"type": "int", "default": 8000},
-            "ready_path": {"type": "str", "default": "/health/ready"},
-            "ready_timeout": {"type": "float", "default": 60},
-            "ready_interval": {"type": "float", "default": 0.1},
-            "proxy_name": {"type": "str", "required": True},
-            "proxy_image": {"type": "str", "default": ""},
-            "proxy_dir": {"type": "path", "required": True},
-            "proxy_port": {"type": "int", "default": 80},
-            "proxy_labels": {"type": "dict", "default": {}},
-            "upstream_new": {"type": "str", "default": ""},
-            "upstream_previous": {"type": "str", "default": ""},
-            "drain_until": {"type": "float", "default": 0},
-            "existing": {"type": "str", "choices": ["absent", "reusable", "stale"], "default": "absent"},
-            "retire_in_background": {"type": "bool", "default": False},
-            "drain_seconds": {"type": "float", "default": 2},
-            "checks": {"type": "list", "elements": "dict", "default": []},
-            "check_timeout": {"type": "float", "default": 20},
-        },
+        argument_spec=ARGUMENT_SPEC,
         required_if=[("state", "switched", ["image", "network", "proxy_image", "upstream_new"])],
         supports_check_mode=False,
     )

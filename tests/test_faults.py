@@ -1,0 +1,259 @@
+"""The fault matrix: faults a deploy must survive, one row each, on the lab.
+
+Every row asserts the same things (`_assert_survived`): the run fails with a message that names the cause, the
+previous release still serves, no request failed under load where traffic flowed, the deploy lock is free, and
+every host's ledger names the release that host serves. Then the fault is taken away and the same command run
+again converges (`_assert_converges`): every host serves the release and its ledger says so.
+
+The rows here are the faults first met in this module: F3 (a host stops answering mid-roll-out), F4 (the
+registry down), F5 (the database down at the preflight and during the migration) and F10 (almost no disk, where
+the backup goes and under the engine). FAULTS lists every row of the matrix and the test that runs it; the other
+rows (F1, F2, F6 to F9) have their tests in the modules named there. The suite prints the count (conftest.py)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import psycopg
+import pytest
+
+from bench.load import Load
+from conftest import ROOT, VENV_BIN, Lab, ansible_playbook, ssh
+from deploy_helpers import deploy, ledger, lock_exists, reset_fleet, said, schema_revision, served_version
+
+pytestmark = pytest.mark.lab
+
+# fault -> the test that runs it (module::function)
+FAULTS = {
+    "F1 a release never gets ready": "test_deploy.py::test_a_release_that_never_gets_ready_stops_at_the_first_host",
+    "F2 the migration fails": "test_deploy.py::test_a_failing_migration_switches_no_host",
+    "F3 a host stops answering mid-roll-out": "test_faults.py::test_f3_a_host_that_stops_answering_mid_roll_out",
+    "F4 the registry is down": "test_faults.py::test_f4_the_registry_down",
+    "F5 the database is down at the preflight": "test_faults.py::test_f5_the_database_down_at_the_preflight",
+    "F5 the database goes down during the migration":
+        "test_faults.py::test_f5_the_database_down_during_the_migration",
+    "F6 two deploys at once": "test_rollback.py::test_two_deploys_at_once_the_second_is_refused_and_the_first_completes",
+    "F7 killed, then run again from another controller":
+        "test_rollback.py::test_a_deploy_killed_halfway_converges_when_run_again",
+    "F8 the SLO gate fails after the switch":
+        "test_rollback.py::test_a_release_that_fails_the_slo_is_rolled_back_on_every_switched_host",
+    "F9 the rollback target is gone everywhere":
+        "test_rollback.py::test_rollback_is_refused_before_any_change_when_the_image_is_gone_everywhere",
+    "F10 almost no disk under the engine": "test_faults.py::test_f10_almost_no_disk_under_the_engine",
+    "F10 almost no disk where the backup goes": "test_faults.py::test_f10_almost_no_disk_where_the_backup_goes",
+}
+
+SMALL_DISK = "/dev/shm/steady-backups"  # the host's 64 MiB tmpfs: a real, small file system
+
+
+@pytest.fixture(scope="module")
+def fleet(lab: Lab) -> Lab:
+    reset_fleet(lab)
+    first = deploy("1.0.0")
+    assert first.returncode == 0, said(first)[-3000:]
+    return lab
+
+
+def _assert_survived(lab: Lab, result: subprocess.CompletedProcess[str], cause: str,
+                     serving: dict[str, str]) -> None:
+    assert result.returncode != 0, "the run must fail"
+    assert cause in said(result), said(result)[-3000:]
+    assert not lock_exists(lab), "the lock must be free"
+    for host in lab.hosts:
+        assert served_version(lab, host) == serving[host.name], host.name
+        live = [e["version"] for e in ledger(lab, host) if e["status"] == "live"]
+        assert live == [serving[host.name]], f"{host.name}'s ledger must name what it serves: {live}"
+
+
+def _assert_converges(lab: Lab, version: str, *extra: str) -> None:
+    again = deploy(version, *extra)
+    assert again.returncode == 0, said(again)[-3000:]
+    assert not lock_exists(lab)
+    for host in lab.hosts:
+        assert served_version(lab, host) == version
+        assert [e["version"] for e in ledger(lab, host) if e["status"] == "live"] == [version], host.name
+
+
+def test_every_fault_of_the_matrix_has_its_test() -> None:
+    assert len(FAULTS) >= 10 and {f.split()[0] for f in FAULTS} == {f"F{n}" for n in range(1, 11)}
+    for where in FAULTS.values():
+        module, function = where.split("::")
+        assert f"def {function}(" in (ROOT / "tests" / module).read_text(), where
+
+
+def test_f10_almost_no_disk_under_the_engine(fleet: Lab) -> None:
+    """The engine's data root is the machine's disk here, which a test must not fill: the row asks for more free
+    space than it has, which the preflight measures the same way (df of the engine's root)."""
+    result = deploy("1.1.0", "-e", "deploy_preflight_min_free_mb=100000000")
+    _assert_survived(fleet, result, "MB free under /var/lib/docker, less than deploy_preflight_min_free_mb=100000000",
+                     {h.name: "1.0.0" for h in fleet.hosts})
+    assert "PLAY [1. Preflight: take the deploy lock]" not in said(result), "refused before the lock"
+    assert schema_revision(fleet) == "0001"
+
+
+def test_f10_almost_no_disk_where_the_backup_goes(fleet: Lab) -> None:
+    """The backup folder on a 64 MiB tmpfs filled to its last MiB: the dump is refused before it starts."""
+    ssh(fleet, fleet.hosts[0], "sh", "-c", f"mkdir -p {SMALL_DISK} && fallocate -l 63M /dev/shm/filler")
+    try:
+        result = deploy("1.1.0", "-e", f"db_migrate_backup_dir={SMALL_DISK}", "-e", "db_migrate_backup_min_free_mb=0")
+        _assert_survived(fleet, result, f"the backup folder {SMALL_DISK} has", {h.name: "1.0.0" for h in fleet.hosts})
+        assert "Nothing was backed up or migrated, and no host was switched" in said(result)
+        assert schema_revision(fleet) == "0001"
+        assert ssh(fleet, fleet.hosts[0], "ls", "-A", SMALL_DISK).stdout.strip() == "", "no dump, no leftover"
+    finally:
+        ssh(fleet, fleet.hosts[0], "rm", "-f", "/dev/shm/filler")
+
+
+def test_f4_the_registry_down(fleet: Lab) -> None:
+    subprocess.run(["docker", "stop", f"{fleet.name}-registry"], check=True, capture_output=True, timeout=120)
+    try:
+        result = deploy("1.1.0")
+    finally:
+        subprocess.run(["docker", "start", f"{fleet.name}-registry"], check=True, capture_output=True, timeout=120)
+    _assert_survived(fleet, result, "cannot reach the registry at http://", {h.name: "1.0.0" for h in fleet.hosts})
+    assert "PLAY [1. Preflight: take the deploy lock]" not in said(result), "refused before the lock"
+
+
+def _postgres(action: str, lab: Lab) -> None:
+    subprocess.run(["docker", action, f"{lab.name}-postgres"], check=True, capture_output=True, timeout=120)
+
+
+def _wait_database(lab: Lab) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            schema_revision(lab)
+            return
+        except Exception:  # noqa: BLE001 (any connection error: not up yet)
+            time.sleep(1)
+    raise AssertionError("the database did not come back")
+
+
+def test_f5_the_database_down_at_the_preflight(fleet: Lab) -> None:
+    _postgres("stop", fleet)
+    try:
+        result = deploy("1.1.0")
+    finally:
+        _postgres("start", fleet)
+        _wait_database(fleet)
+    # The hosts serve 1.0.0 all along; their readiness failed while the database was down, not the release.
+    _assert_survived(fleet, result, "app1 cannot reach the database at postgres.", {h.name: "1.0.0" for h in fleet.hosts})
+    assert "PLAY [1. Preflight: take the deploy lock]" not in said(result), "refused before the lock"
+
+
+def test_f5_the_database_down_during_the_migration(fleet: Lab) -> None:
+    """The database stops the moment the deploy holds the lock (after its preflight reached the database): the
+    backup and the migration find it gone, and no host is switched."""
+    run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", "app_version=1.1.0"],
+                           cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not lock_exists(fleet) and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lock_exists(fleet), "the deploy never took the lock"
+        _postgres("stop", fleet)
+        out, _ = run.communicate(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        _postgres("start", fleet)
+        _wait_database(fleet)
+    result = subprocess.CompletedProcess(run.args, run.returncode, out, "")
+    _assert_survived(fleet, result, "could not read the schema revision", {h.name: "1.0.0" for h in fleet.hosts})
+    assert "No host was switched" in said(result) or "no host was switched" in said(result)
+    assert schema_revision(fleet) == "0001"
+    # F10 and F5 left nothing behind: the same deploy, run again, goes through (with rows to back up first).
+    with _database(fleet, "app") as conn:
+        conn.execute("INSERT INTO items (name) SELECT 'restore-check-' || n FROM generate_series(1, 37) AS n")
+    _assert_converges(fleet, "1.1.0")
+    assert schema_revision(fleet) == "0002"
+
+
+def test_the_documented_restore_brings_a_dump_back_into_a_scratch_database(fleet: Lab) -> None:
+    """The backup the converging deploy took (schema 0001, before its migration), restored with the playbook the
+    operations guide documents, into a scratch database of the same server: the rows and the revision come back."""
+    backup = ledger(fleet, fleet.hosts[0])[-1]["backup"]
+    assert backup.endswith("-1.1.0-schema-0001.dump"), backup
+    with _database(fleet, "postgres") as conn:
+        conn.execute("DROP DATABASE IF EXISTS app_restore_check WITH (FORCE)")
+        conn.execute("CREATE DATABASE app_restore_check")
+    refused = ansible_playbook("playbooks/restore.yml", "-e", f"db_restore_file={backup.rsplit('/', 1)[1]}",
+                               "-e", "db_restore_database=app_restore_check", timeout=120)
+    assert refused.returncode != 0
+    assert "confirm with -e db_restore_confirm=app_restore_check" in said(refused)
+    restored = ansible_playbook("playbooks/restore.yml", "-e", f"db_restore_file={backup.rsplit('/', 1)[1]}",
+                                "-e", "db_restore_database=app_restore_check",
+                                "-e", "db_restore_confirm=app_restore_check", timeout=300)
+    assert restored.returncode == 0, said(restored)[-3000:]
+    assert "into the database app_restore_check: schema revision 0001" in said(restored)
+    assert fleet.db_password not in restored.stdout + restored.stderr
+    with _database(fleet, "app") as conn:
+        live = conn.execute("SELECT count(*) FROM items WHERE name LIKE 'restore-check-%'").fetchone()[0]
+    with _database(fleet, "app_restore_check") as conn:
+        back = conn.execute("SELECT count(*) FROM items WHERE name LIKE 'restore-check-%'").fetchone()[0]
+        total = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+    assert live == back == 37 and total >= 37
+    assert not lock_exists(fleet)
+    with _database(fleet, "postgres") as conn:
+        conn.execute("DROP DATABASE app_restore_check WITH (FORCE)")
+
+
+def _database(lab: Lab, name: str) -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", port=lab.postgres_port, user="app", dbname=name,
+                           password=lab.db_password, autocommit=True, connect_timeout=5)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
+
+
+def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
+    """app2's machine freezes (its container paused) right after app1 switched to 1.1.1: the roll-out stops at
+    app2, the run names it and what each host serves, releases the lock and reports; app1, switched, is rolled back
+    with the verification that app2 failed. Once app2 is back, the same deploy converges, and app2's ledger is
+    brought in line with what it serves (its switch may have finished after it came back)."""
+    app1, app2, app3 = fleet.hosts
+    before = served_version(fleet, app1)
+    # Straight at app1 and app3 (app2's freeze is no fault of the deploy's), each request on its own connection
+    # (bench/load.py, keep_alive: what a host serves, without nginx's close of idle connections at a reload).
+    loads = [Load(f"http://127.0.0.1:{h.http_port}", rate=25, workers=4, max_seconds=600, keep_alive=False)
+             for h in (app1, app3)]
+    for load in loads:
+        load.start()
+    run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", "app_version=1.1.1"],
+                           cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    paused = False
+    try:
+        deadline = time.monotonic() + 400
+        while run.poll() is None and time.monotonic() < deadline:
+            if served_version(fleet, app1) == "1.1.1":
+                subprocess.run(["docker", "pause", f"{fleet.name}-{app2.name}"], check=True, timeout=60)
+                paused = True
+                break
+            time.sleep(0.1)
+        assert paused, "app1 never switched"
+        out, _ = run.communicate(timeout=900)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        if paused:
+            subprocess.run(["docker", "unpause", f"{fleet.name}-{app2.name}"], check=False, timeout=60)
+        figures = [load.stop().summary() for load in loads]
+    result = subprocess.CompletedProcess(run.args, run.returncode, out, "")
+    text = said(result)
+    assert result.returncode != 0
+    assert "app2 stopped answering" in text, text[-3000:]
+    # Frozen before its switch (the usual case) or right after it (the pause came late): either way said as such.
+    assert re.search(r"Now: app1 was rolled back to the release before; app2 (failed its switch|did not answer); "
+                     r"app3 (not touched|was rolled back to the release before)\.", text), text[-3000:]
+    assert all(f["failed"] == 0 and f["sent"] > 100 for f in figures), json.dumps(figures)
+    assert not lock_exists(fleet)
+    for host in (app1, app3):
+        assert served_version(fleet, host) == before
+        assert [e["version"] for e in ledger(fleet, host) if e["status"] == "live"] == [before]
+    # app2 was frozen mid-run: whatever its switch did when it woke, the next run finds it and records it.
+    time.sleep(15)
+    _assert_converges(fleet, "1.1.1")
