@@ -14,6 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from conftest import Lab, ansible_playbook, ssh
@@ -80,7 +81,17 @@ def _engine_records(lab: Lab) -> str:
 
 
 def test_no_secret_is_found_anywhere_after_a_deploy_a_failed_deploy_and_a_rollback(lab: Lab, tmp_path: Path) -> None:
-    reset_fleet(lab)
+    # On the fleet as the modules before left it (no reset: the suite's time): a release other than the live one,
+    # from the registry, so that the deploy backs up and migrates.
+    try:
+        before = served_version(lab, lab.hosts[0])
+    except httpx.HTTPError:
+        before = ""
+    if before not in ("1.0.0", "1.1.0", "1.1.1"):  # run on its own: a fleet with a known release first
+        reset_fleet(lab)
+        assert deploy("1.0.0").returncode == 0
+        before = "1.0.0"
+    target = "1.1.1" if before == "1.1.0" else "1.1.0"
     canary = f"canary-{secrets.token_hex(8)}"
     hook_token = f"hooktoken{secrets.token_hex(8)}"
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
@@ -98,23 +109,22 @@ def test_no_secret_is_found_anywhere_after_a_deploy_a_failed_deploy_and_a_rollba
              "a secret of the service": canary, "the webhook's token": hook_token}
     try:
         with _Sampler(lab) as sampler:
-            runs = [deploy("1.0.0", "-e", f"@{inputs}"),
+            runs = [deploy(target, "-e", f"@{inputs}"),
                     deploy("1.1.91", "-e", f"@{inputs}", "-e", FAULTY % "readiness",
                            "-e", "rolling_restart_ready_timeout=6"),
-                    deploy("1.1.0", "-e", f"@{inputs}"),
                     ansible_playbook("playbooks/rollback.yml", "-e", f"@{inputs}", timeout=600)]
     finally:
         server.shutdown()
-    assert [r.returncode == 0 for r in runs] == [True, False, True, True], said(runs[-1])[-2000:]
+    assert [r.returncode == 0 for r in runs] == [True, False, True], said(runs[-1])[-2000:]
+    assert f"-{target}-schema-" in said(runs[0]), "the deploy backed up the database"
     assert "did not answer 200 on GET /health/ready" in said(runs[1])
-    # 1.1.91 migrated the schema before it failed (migrations only add): 1.1.0 backs up and migrates nothing new.
-    assert "-1.1.0-schema-0002.dump" in said(runs[2]) and served_version(lab, lab.hosts[0]) == "1.0.0"
+    assert served_version(lab, lab.hosts[0]) == before, "the rollback went back to the release before the deploy"
     assert sampler.rounds > 20, "the sampler must have watched the runs"
     assert any(client in snapshot for snapshot in sampler.text for client in ("pg_dump", "psql")), \
         "the sampler must have seen the database clients run"
     assert any("postgresql://app@" in snapshot for snapshot in sampler.text), \
         "the sampler must have seen a client's database URL: the place a password would have been"
-    assert len(_Webhook.received) >= 8, "every run posts started and how it ended"
+    assert len(_Webhook.received) >= 6, "every run posts started and how it ended"
 
     places = {
         "the runs' output": "\n".join(r.stdout + r.stderr for r in runs),
