@@ -100,6 +100,9 @@ def ssh(lab: Lab, host: AppHost, *argv: str, check: bool = True,
         ["ssh", "-p", str(host.ssh_port), "-i", str(ssh_dir / "id_ed25519"),
          "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
          "-o", "BatchMode=yes", "root@127.0.0.1", shlex.join(argv)],
+        # Its own stdin, never the test run's: ssh makes its stdin non-blocking, and on a shared stdin that breaks
+        # every ansible-playbook started after it ("Ansible requires blocking IO on stdin").
+        stdin=subprocess.DEVNULL if input is None else None,
         capture_output=True, text=True, timeout=60, check=check, input=input,
     )
 
@@ -109,7 +112,7 @@ def ansible_playbook(*args: str, env: dict[str, str] | None = None,
     full_env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
                 "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", **(env or {})}
     return subprocess.run([str(VENV_BIN / "ansible-playbook"), *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def labelled(kind: str, lab_name: str) -> list[str]:

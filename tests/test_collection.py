@@ -30,7 +30,8 @@ def _without_this_clone(collections: Path) -> dict[str, str]:
 
 
 def _run(*argv: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(argv, cwd=cwd, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.fixture(scope="module")

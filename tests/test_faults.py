@@ -148,7 +148,8 @@ def test_f5_the_database_down_during_the_migration(fleet: Lab) -> None:
     """The database stops the moment the deploy holds the lock (after its preflight reached the database): the
     backup and the migration find it gone, and no host is switched."""
     run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", "app_version=1.1.0"],
-                           cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                           cwd=ROOT, env=_env(),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 300
         while not lock_exists(fleet) and run.poll() is None and time.monotonic() < deadline:
@@ -224,7 +225,8 @@ def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
     for load in loads:
         load.start()
     run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", "app_version=1.1.1"],
-                           cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                           cwd=ROOT, env=_env(),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     paused = False
     try:
         deadline = time.monotonic() + 400

@@ -183,14 +183,14 @@ def _scaffold_env(scaffold: Path) -> dict[str, str]:
 def test_the_deploy_playbook_parses_against_the_scaffold(scaffold: Path, env: str) -> None:
     result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "steady.deploy.deploy", "--syntax-check", "-i",
                              f"inventories/{env}"], cwd=scaffold, env=_scaffold_env(scaffold),
-                            capture_output=True, text=True, timeout=120, check=False)
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_scaffolded_inventory_parses(scaffold: Path) -> None:
     result = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(scaffold / "inventories" / "staging"),
-                             "--list"], cwd=scaffold, env=_scaffold_env(scaffold), capture_output=True, text=True,
-                            timeout=120, check=False)
+                             "--list"], cwd=scaffold, env=_scaffold_env(scaffold),
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     inventory = json.loads(result.stdout)
     assert len(inventory["app_hosts"]["hosts"]) == 2
@@ -277,7 +277,8 @@ def test_an_installed_collection_pins_its_own_version_and_a_relative_folder_is_r
     result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "steady.deploy.init", "-e", "init_dest=deploy",
                              "-e", "init_service=shop-api", "-e", "service_init_version_path=",
                              "-e", json.dumps({"service_init_environments": ["qa"]})],
-                            cwd=repo, env=env, capture_output=True, text=True, timeout=300, check=False)
+                            cwd=repo, env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     dest = repo / "deploy"
     collections = yaml.safe_load((dest / "requirements.yml").read_text())["collections"]

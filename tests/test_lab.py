@@ -70,7 +70,7 @@ def test_ssh_refuses_an_unknown_key(lab: Lab, tmp_path) -> None:
     result = subprocess.run(
         ["ssh", "-p", str(host.ssh_port), "-i", str(key), "-o", "IdentitiesOnly=yes",
          "-o", f"UserKnownHostsFile={lab.state_dir / 'ssh' / 'known_hosts'}", "-o", "BatchMode=yes",
-         "root@127.0.0.1", "true"], capture_output=True, text=True, timeout=30, check=False)
+         "root@127.0.0.1", "true"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 255
     assert "Permission denied" in result.stderr
 

@@ -106,7 +106,7 @@ def test_no_root_and_no_engine_is_refused_with_what_to_do(engine: None, unprivil
          "-e", f"lab_name={PROBE}", "-e", PROBE_HOSTS, "-e", "lab_registry=127.0.0.1:15091",
          "-e", "local_lab_postgres_port=15491", "-e", "local_lab_redis_port=16391",
          "-e", "local_lab_prometheus_port=19091", "-e", "local_lab_balancer_port=18090"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
     said = " ".join(result.stdout.split())
     assert result.returncode != 0, said
     assert "No Docker engine answers on /var/run/docker.sock and this play does not run as root" in said, \

@@ -63,7 +63,7 @@ def test_molecule_scenario(scenario: str) -> None:
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0",
            "PY_COLORS": "0"}
     result = subprocess.run([str(VENV_BIN / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=900, check=False)
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     for action in ("converge", "idempotence", "verify"):

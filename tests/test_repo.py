@@ -95,7 +95,8 @@ def test_role_meta_has_no_dependencies(role: Path) -> None:
 @pytest.mark.parametrize("playbook", PLAYBOOKS, ids=lambda p: p.name)
 def test_playbook_parses_against_inventory(playbook: Path, inventory: Path) -> None:
     result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "--syntax-check", "-i", str(inventory),
-                             str(playbook)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+                             str(playbook)], cwd=ROOT,
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -58,7 +58,7 @@ def _ssh(host: str, command: str, check: bool = True) -> subprocess.CompletedPro
         ["ssh", "-p", str(HOSTS[host]), "-i", str(SSH_DIR / "id_ed25519"), "-o", "IdentitiesOnly=yes",
          "-o", f"UserKnownHostsFile={SSH_DIR / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
          "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "deploy@127.0.0.1", command],
-        capture_output=True, text=True, timeout=120, check=check)
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=check)
 
 
 def _recap(result: subprocess.CompletedProcess[str], host: str) -> dict[str, int]:
