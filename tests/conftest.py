@@ -129,6 +129,19 @@ def docker_json(*argv: str) -> object:
     return json.loads(out)
 
 
+def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:  # noqa: ARG001 (pytest's hook)
+    """Two queues for `pytest -n 2 --dist loadgroup` (make pytest): the tests on the shared lab run one after the
+    other, in file order, on one worker (they deploy to the same hosts and some start from the fleet the module
+    before left); the tests that bring up containers of their own (bare-server labs, molecule, throwaway
+    databases) run one after the other on the other worker, each on its own names and ports. Tests that start
+    nothing go wherever a worker is free. Without xdist the marks change nothing."""
+    for item in items:
+        if "lab" in item.fixturenames:
+            item.add_marker(pytest.mark.xdist_group("shared-lab"))
+        elif item.get_closest_marker("lab"):
+            item.add_marker(pytest.mark.xdist_group("own-containers"))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:  # noqa: ARG001 (pytest's hook)
     """The counts issue 11 asks to see in every run: the fault matrix's rows and the bad-input table's rows, and
     how many of their tests passed in this run."""
