@@ -26,7 +26,7 @@ sanity: venv
 	bash tools/collection_sanity.sh
 
 pytest: venv
-	pytest -n 2 --dist loadgroup
+	pytest -n 2
 
 ## acceptance: a real third-party service (Prefect server) from init to rollback on bare lab servers (~20 min)
 acceptance: venv

@@ -129,17 +129,49 @@ def docker_json(*argv: str) -> object:
     return json.loads(out)
 
 
+# `make pytest` runs two queues at once (pytest -n 2, pytest-xdist): the modules on the shared lab one after the
+# other, in file order, on one worker (they deploy to the same hosts, and some start from the fleet the module
+# before left); the modules that bring up containers of their own (bare-server labs, molecule, throwaway
+# engines), each on its own names and ports, one after the other on the other worker. Every other test starts
+# nothing and goes to whichever worker is free. Named here, by module, because xdist schedules before any test
+# is collected; pytest_collection_modifyitems below fails the run when a module is in the wrong set.
+SHARED_LAB_MODULES = {"test_alerts.py", "test_deploy.py", "test_deploy_inputs.py", "test_faults.py",
+                      "test_image_source.py", "test_lab.py", "test_rollback.py", "test_secrets.py", "test_service.py",
+                      "test_workflow_inputs.py"}
+OWN_CONTAINERS_MODULES = {"test_lab_inputs.py", "test_lab_lifecycle.py", "test_molecule.py", "test_new_service.py",
+                          "test_setup.py", "test_third_party_app.py"}
+
+
+def queue_of(nodeid: str) -> str:
+    """The queue of a test: 'shared-lab', 'own-containers', or the test's own id (any free worker)."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return ("shared-lab" if module in SHARED_LAB_MODULES else
+            "own-containers" if module in OWN_CONTAINERS_MODULES else nodeid)
+
+
 def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:  # noqa: ARG001 (pytest's hook)
-    """Two queues for `pytest -n 2 --dist loadgroup` (make pytest): the tests on the shared lab run one after the
-    other, in file order, on one worker (they deploy to the same hosts and some start from the fleet the module
-    before left); the tests that bring up containers of their own (bare-server labs, molecule, throwaway
-    databases) run one after the other on the other worker, each on its own names and ports. Tests that start
-    nothing go wherever a worker is free. Without xdist the marks change nothing."""
+    """A module's queue must match what its tests use: the lab fixture means the shared lab; the `lab` mark
+    without it, containers of the module's own."""
     for item in items:
-        if "lab" in item.fixturenames:
-            item.add_marker(pytest.mark.xdist_group("shared-lab"))
-        elif item.get_closest_marker("lab"):
-            item.add_marker(pytest.mark.xdist_group("own-containers"))
+        module = item.path.name
+        if "lab" in item.fixturenames and module not in SHARED_LAB_MODULES:
+            raise pytest.UsageError(f"{item.nodeid} uses the shared lab: add {module} to SHARED_LAB_MODULES "
+                                    "(tests/conftest.py), or two of its tests would run on the lab at once")
+        if item.get_closest_marker("lab") and queue_of(item.nodeid) == item.nodeid:
+            raise pytest.UsageError(f"{item.nodeid} starts containers: add {module} to OWN_CONTAINERS_MODULES "
+                                    "or SHARED_LAB_MODULES (tests/conftest.py)")
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own, which would pick its default
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scope scheduling, with the scopes above: the biggest queue is handed out first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Queues(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return queue_of(nodeid)
+
+    return Queues(config, log)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:  # noqa: ARG001 (pytest's hook)
