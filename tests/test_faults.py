@@ -31,6 +31,7 @@ FAULTS = {
     "F1 a release never gets ready": "test_deploy.py::test_a_release_that_never_gets_ready_stops_at_the_first_host",
     "F2 the migration fails": "test_deploy.py::test_a_failing_migration_switches_no_host",
     "F3 a host stops answering mid-roll-out": "test_faults.py::test_f3_a_host_that_stops_answering_mid_roll_out",
+    "F3 a host stops answering mid-rollback": "test_faults.py::test_f3_a_host_that_stops_answering_mid_rollback",
     "F4 the registry is down": "test_faults.py::test_f4_the_registry_down",
     "F5 the database is down at the preflight": "test_faults.py::test_f5_the_database_down_at_the_preflight",
     "F5 the database goes down during the migration":
@@ -211,6 +212,39 @@ def _env() -> dict[str, str]:
     return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
 
 
+def _freeze_app2_once_app1_serves(lab: Lab, version: str, playbook: str,
+                                  *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    """Runs `playbook` under load straight at app1 and app3 (app2's freeze is no fault of the run's), each request
+    on its own connection (bench/load.py, keep_alive: what a host serves, without nginx's close of idle connections
+    at a reload), and freezes app2's machine (its container paused) the moment app1 serves `version`; app2 is
+    woken once the run ended. Returns the run and the two loads' figures."""
+    app1, app2, app3 = lab.hosts
+    loads = [Load(f"http://127.0.0.1:{h.http_port}", rate=25, workers=4, max_seconds=600, keep_alive=False)
+             for h in (app1, app3)]
+    for load in loads:
+        load.start()
+    run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), playbook, *extra], cwd=ROOT, env=_env(),
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    paused = False
+    try:
+        deadline = time.monotonic() + 400
+        while run.poll() is None and time.monotonic() < deadline:
+            if served_version(lab, app1) == version:
+                subprocess.run(["docker", "pause", f"{lab.name}-{app2.name}"], check=True, timeout=60)
+                paused = True
+                break
+            time.sleep(0.1)
+        assert paused, f"app1 never served {version}"
+        out, _ = run.communicate(timeout=900)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        if paused:
+            subprocess.run(["docker", "unpause", f"{lab.name}-{app2.name}"], check=False, timeout=60)
+        figures = [load.stop().summary() for load in loads]
+    return subprocess.CompletedProcess(run.args, run.returncode, out, ""), figures
+
+
 def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
     """app2's machine freezes (its container paused) right after app1 switched to 1.1.1: the roll-out stops at
     app2, the run names it and what each host serves, releases the lock and reports; app1, switched, is rolled back
@@ -218,33 +252,7 @@ def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
     brought in line with what it serves (its switch may have finished after it came back)."""
     app1, app2, app3 = fleet.hosts
     before = served_version(fleet, app1)
-    # Straight at app1 and app3 (app2's freeze is no fault of the deploy's), each request on its own connection
-    # (bench/load.py, keep_alive: what a host serves, without nginx's close of idle connections at a reload).
-    loads = [Load(f"http://127.0.0.1:{h.http_port}", rate=25, workers=4, max_seconds=600, keep_alive=False)
-             for h in (app1, app3)]
-    for load in loads:
-        load.start()
-    run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", "app_version=1.1.1"],
-                           cwd=ROOT, env=_env(),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    paused = False
-    try:
-        deadline = time.monotonic() + 400
-        while run.poll() is None and time.monotonic() < deadline:
-            if served_version(fleet, app1) == "1.1.1":
-                subprocess.run(["docker", "pause", f"{fleet.name}-{app2.name}"], check=True, timeout=60)
-                paused = True
-                break
-            time.sleep(0.1)
-        assert paused, "app1 never switched"
-        out, _ = run.communicate(timeout=900)
-    finally:
-        if run.poll() is None:
-            run.kill()
-        if paused:
-            subprocess.run(["docker", "unpause", f"{fleet.name}-{app2.name}"], check=False, timeout=60)
-        figures = [load.stop().summary() for load in loads]
-    result = subprocess.CompletedProcess(run.args, run.returncode, out, "")
+    result, figures = _freeze_app2_once_app1_serves(fleet, "1.1.1", "playbooks/deploy.yml", "-e", "app_version=1.1.1")
     text = said(result)
     assert result.returncode != 0
     assert "app2 stopped answering" in text, text[-3000:]
@@ -259,3 +267,33 @@ def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
     # app2 was frozen mid-run: whatever its switch did when it woke, the next run finds it and records it.
     time.sleep(15)
     _assert_converges(fleet, "1.1.1")
+
+
+def test_f3_a_host_that_stops_answering_mid_rollback(fleet: Lab) -> None:
+    """The same freeze during a rollback, host by host: app2's machine stops answering right after app1 switched
+    back. The rollback stops at app2, names it and what each host serves, releases the lock and reports; no
+    request to app1 or app3 fails. Once app2 is back, the same rollback converges and every ledger is true."""
+    app1, app2, app3 = fleet.hosts
+    if not all(served_version(fleet, h) == "1.1.1" for h in fleet.hosts):  # run on its own: F3's end state first
+        _assert_converges(fleet, "1.1.1")
+    result, figures = _freeze_app2_once_app1_serves(fleet, "1.0.0", "playbooks/rollback.yml",
+                                                    "-e", "rollback_batch_size=1")
+    text = said(result)
+    assert result.returncode != 0
+    assert re.search(r"app2 stopped answering (during|after) its switch back to release", text), text[-3000:]
+    assert re.search(r"Now: app1 serves 1\.0\.0; app2 did not roll back \(see above\); app3 not touched\.", text), \
+        text[-3000:]
+    assert all(f["failed"] == 0 and f["sent"] > 100 for f in figures), json.dumps(figures)
+    assert not lock_exists(fleet)
+    for host, version in ((app1, "1.0.0"), (app3, "1.1.1")):
+        assert served_version(fleet, host) == version
+        assert [e["version"] for e in ledger(fleet, host) if e["status"] == "live"] == [version], host.name
+    # app2 was frozen mid-switch: whatever its switch did when it woke, the same rollback again brings every host
+    # to 1.0.0 and every ledger in line.
+    time.sleep(15)
+    again = ansible_playbook("playbooks/rollback.yml", timeout=600)
+    assert again.returncode == 0, said(again)[-3000:]
+    assert not lock_exists(fleet)
+    for host in fleet.hosts:
+        assert served_version(fleet, host) == "1.0.0", host.name
+        assert [e["version"] for e in ledger(fleet, host) if e["status"] == "live"] == ["1.0.0"], host.name
