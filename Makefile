@@ -20,6 +20,9 @@ lint: venv
 	yamllint --strict .
 	ansible-lint
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	check-jsonschema --builtin-schema vendor.github-actions .github/actions/*/action.yml
+	@# Offline, and with the venv's pinned shellcheck, so every machine gives the same answer.
+	jactionlint --no-online --shellcheck=$(VENV)/bin/shellcheck --pyflakes=
 
 ## sanity: build the collection's tarball, install it and run `ansible-test sanity` on what was installed
 sanity: venv

@@ -15,8 +15,10 @@ from conftest import ROOT, Lab, ansible_playbook
 from deploy_helpers import lock_exists, said
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-# Expressions a user (or a pull request) controls: never inside a run script, only in env.
-UNTRUSTED = re.compile(r"\$\{\{\s*(inputs\.|github\.event\.|github\.actor|github\.head_ref|steps\.)")
+# The repository's own actions: their run steps follow the same rule.
+ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
+# Expressions a user (or a pull request, or an earlier job) controls: never inside a run script, only in env.
+UNTRUSTED = re.compile(r"\$\{\{\s*(inputs\.|github\.event\.|github\.actor|github\.head_ref|steps\.|needs\.)")
 
 
 def _steps() -> list[tuple[str, str, str]]:
@@ -26,12 +28,17 @@ def _steps() -> list[tuple[str, str, str]]:
             for step in job.get("steps", []):
                 if "run" in step:
                     out.append((f"{path.name}:{job_id}:{step.get('name', '')}", step["run"], str(step.get("env", {}))))
+    for path in ACTIONS:
+        for step in yaml.safe_load(path.read_text())["runs"]["steps"]:
+            if "run" in step:
+                out.append((f"{path.parent.name}:{step['name']}", step["run"], str(step.get("env", {}))))
     return out
 
 
 def _playbook_argv(script: str) -> list[list[str]]:
-    joined = script.replace("\\\n", " ")
-    return [shlex.split(line)[shlex.split(line).index(word):] for line in joined.splitlines()
+    # Only the playbook lines are read as words: a jq program before them may span lines.
+    lines = [line for line in script.replace("\\\n", " ").splitlines() if "ansible-playbook" in line]
+    return [shlex.split(line)[shlex.split(line).index(word):] for line in lines
             for word in shlex.split(line) if word.endswith("ansible-playbook")]
 
 
@@ -70,8 +77,8 @@ def _make_inputs(tmp_path: Path, workflow: str, step: str, env: dict[str, str]) 
 @pytest.mark.lab
 def test_a_hostile_release_input_reaches_ansible_as_one_value_and_is_refused(lab: Lab, tmp_path: Path) -> None:
     hostile = "1.1.0 deploy_lock_break=true -e ansible_ssh_common_args=-oProxyCommand=touch${IFS}/tmp/pwned"
-    inputs = _make_inputs(tmp_path, "deploy.yml", "Deploy (preflight, build and push, back up, migrate, roll out, "
-                          "verify)", {"RELEASE": hostile})
+    inputs = _make_inputs(tmp_path, "deploy.yml", "Deploy exactly the digest (preflight, back up, migrate, roll out, "
+                          "verify; never build)", {"RELEASE": hostile, "DIGEST": "sha256:" + "0" * 64})
     result = ansible_playbook("playbooks/deploy.yml", "-e", f"@{inputs}", timeout=120)
     assert result.returncode != 0
     assert f"app_version: '{hostile}' is not a valid image tag" in said(result)
