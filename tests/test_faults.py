@@ -212,6 +212,19 @@ def _env() -> dict[str, str]:
     return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
 
 
+def _freeze(container: str) -> None:
+    """`docker pause`: the cgroup freezer stops every process of the host at once. Under load the freezer can
+    give up (runc: "unable to freeze") while a process is busy in the kernel; the same pause a moment later
+    works, so it is tried up to 5 times, 0.2 s apart."""
+    for attempt in range(5):
+        paused = subprocess.run(["docker", "pause", container], capture_output=True, text=True, timeout=60)
+        if paused.returncode == 0:
+            return
+        assert "unable to freeze" in paused.stderr, paused.stderr
+        time.sleep(0.2 * (attempt + 1))
+    raise AssertionError(f"docker pause {container} failed 5 times: {paused.stderr}")
+
+
 def _freeze_app2_once_app1_serves(lab: Lab, version: str, playbook: str,
                                   *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
     """Runs `playbook` under load straight at app1 and app3 (app2's freeze is no fault of the run's), each request
@@ -230,7 +243,7 @@ def _freeze_app2_once_app1_serves(lab: Lab, version: str, playbook: str,
         deadline = time.monotonic() + 400
         while run.poll() is None and time.monotonic() < deadline:
             if served_version(lab, app1) == version:
-                subprocess.run(["docker", "pause", f"{lab.name}-{app2.name}"], check=True, timeout=60)
+                _freeze(f"{lab.name}-{app2.name}")
                 paused = True
                 break
             time.sleep(0.1)
