@@ -2,6 +2,7 @@
 stop-then-start restart as the baseline, measured in the same run.
 
 Prints: requests sent and failed and p99 latency through the front balancer during each, the deploy's wall time,
+the wall time of the same release deployed again (a no-op, stopped at the preflight) and its ratio to the deploy's,
 and the bound (per batch, the slowest new container's start-to-ready time plus the drain) with the ratio
 wall/bound. The load is paced, capped in requests and in seconds, and goes to 127.0.0.1 only.
 
@@ -171,6 +172,14 @@ def main() -> None:
                              nice=args.load_nice)
     versions = {h.name: httpx.get(f"http://127.0.0.1:{h.http_port}/version", timeout=5).json()["version"]
                 for h in lab.hosts}
+    # The same release again, under the same load: the preflight finds it serving everywhere and stops there.
+    noop_out: dict = {}
+    noop_figures, noop_wall = measured(
+        lab, args.rate, args.min_requests // 10, args.cap,
+        lambda: noop_out.update(result=deploy("1.1.0", "-e", f"rolling_restart_drain_seconds={args.drain}")),
+        nice=args.load_nice)
+    assert noop_out["result"].returncode == 0 and "Nothing to do" in noop_out["result"].stdout, \
+        noop_out["result"].stdout[-3000:]
     # The bound, from the deploy itself: each new container's start-to-ready under the same load, as the switch
     # measured it and the ledger recorded it (one host per batch), plus the drain.
     ready, switch_parts = live_timings(lab)
@@ -191,6 +200,8 @@ def main() -> None:
         "start_to_ready_s": ready, "switch_seconds": switch_parts, "start_to_ready_without_load_s": idle_ready, "drain_s": args.drain,
         "bound_s": round(bound, 2), "wall_over_bound": round(wall / bound, 2),
         "rollout_over_bound": round(phases["rollout_s"] / bound, 2),
+        "noop_redeploy_1.1.0": {**noop_figures, "wall_s": round(noop_wall, 1),
+                                "wall_over_deploy_wall": round(noop_wall / wall, 2)},
         "rollback_1.1.0_to_1.0.0": {**rollback_figures, "wall_s": round(rollback_wall, 1), **rollback_out,
                                     "start_to_ready_s": rollback_ready, "switch_seconds": rollback_parts,
                                     "bound_s": round(rollback_bound, 2),

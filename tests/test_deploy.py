@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import psycopg
 import pytest
 
 from bench.load import Load
@@ -52,13 +53,63 @@ def test_first_deploy_to_empty_hosts(fleet: Lab) -> None:
     assert not lock_exists(fleet)
 
 
-def test_the_same_version_again_changes_nothing(fleet: Lab) -> None:
+def test_the_same_version_again_stops_at_the_preflight_and_changes_nothing(fleet: Lab) -> None:
     before = {h.name: started_at(fleet, h) for h in fleet.hosts}
+    ledgers = {h.name: ledger(fleet, h) for h in fleet.hosts}
     result = deploy("1.0.0")
     assert result.returncode == 0, said(result)[-3000:]
     assert {host: counts["changed"] for host, counts in recap(result).items()} == \
         {"localhost": 0, **{h.name: 0 for h in fleet.hosts}}
     assert {h.name: started_at(fleet, h) for h in fleet.hosts} == before, "nothing may restart"
+    assert {h.name: ledger(fleet, h) for h in fleet.hosts} == ledgers
+    text = said(result)
+    release_id = ledgers["app1"][-1]["release_id"]
+    assert re.search(rf"Nothing to do: release {release_id} \(\S+:1\.0\.0@sha256:[0-9a-f]{{64}}\) already serves on "
+                     r"app1, app2, app3, with this configuration, and every host's ledger names it; the schema is at "
+                     r"0001\. No lock was taken", text), text[-3000:]
+    # Every play after the preflight ran on no host: no lock, no pull, no report.
+    for play in ("1. Preflight: take the deploy lock", "5. Roll out: prepare every host at once",
+                 "10. Release the deploy lock and report"):
+        after = text.split(f"PLAY [{play}")[1]
+        assert after.split("\n", 2)[1].strip() == "skipping: no hosts matched", after[:300]
+    assert "Pull the release image" not in text and "Take the lock" not in text
+
+
+def test_a_ledger_that_does_not_name_what_serves_is_no_reason_to_stop(fleet: Lab) -> None:
+    """app2's ledger loses its live entry (as when a run died after the switch): the same version again does not
+    stop at the preflight; the run records what app2 serves, switches nothing, and every ledger is true again."""
+    app2 = fleet.hosts[1]
+    path = "/var/lib/steady/app/ledger.json"
+    entries = ledger(fleet, app2)
+    ssh(fleet, app2, "sh", "-c", f"cp {path} {path}.bak && python3 -c \"import json; d = json.load(open('{path}')); "
+        f"d['releases'] = [e for e in d['releases'] if e['status'] != 'live']; json.dump(d, open('{path}', 'w'))\"")
+    before = {h.name: started_at(fleet, h) for h in fleet.hosts}
+    result = deploy("1.0.0")
+    assert result.returncode == 0, said(result)[-3000:]
+    assert "Nothing to do" not in said(result)
+    assert {h.name: started_at(fleet, h) for h in fleet.hosts} == before, "nothing may restart"
+    live = [e for e in ledger(fleet, app2) if e["status"] == "live"]
+    assert [(e["version"], e["container"]) for e in live] == \
+        [(entries[-1]["version"], entries[-1]["container"])], live
+    assert "found serving by" in live[0]["note"]
+
+
+def test_a_schema_other_than_the_live_releases_is_no_reason_to_stop(fleet: Lab) -> None:
+    """The database is at a revision the live release did not record (a restore, or a change by hand): the same
+    version again does not stop at the preflight; its backup and migration run (here the migration cannot know the
+    revision, so it fails, and no host is switched)."""
+    with psycopg.connect(host="127.0.0.1", port=fleet.postgres_port, user="app", dbname="app",
+                         password=fleet.db_password, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'ffff'")
+        try:
+            result = deploy("1.0.0")
+        finally:
+            conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    assert result.returncode != 0
+    text = said(result)
+    assert "Nothing to do" not in text
+    assert "the migration of release" in text and "No host was switched" in text, text[-3000:]
+    assert not lock_exists(fleet)
 
 
 def test_upgrade_with_migration_under_load_drops_nothing(fleet: Lab) -> None:

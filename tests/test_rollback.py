@@ -110,6 +110,8 @@ def test_rollback_without_arguments_goes_back_one_release_under_load(fleet: Lab)
     assert schema_revision(fleet) == "0002", "without rollback_database the schema stays"
     assert not lock_exists(fleet)
     assert "3 hosts now serve 1.0.0" in said(result)
+    # Back behind the proxy each host has: the rollback neither pulls the proxy image nor writes its config.
+    assert "Pull the proxy image" not in said(result) and "Write the proxy config" not in said(result)
 
 
 def test_rollback_to_a_named_release(fleet: Lab) -> None:
