@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 
 import httpx
 import psycopg
 
+from bench.load import Load
 from conftest import Lab, ansible_playbook, ssh
 
 APP = "app"
@@ -94,3 +96,47 @@ def reset_fleet(lab: Lab) -> None:
                          password=lab.db_password, autocommit=True, connect_timeout=5) as conn:
         conn.execute("DROP DATABASE IF EXISTS app WITH (FORCE)")
         conn.execute("CREATE DATABASE app")
+
+
+def live_entry(lab: Lab, host) -> dict:
+    return [e for e in ledger(lab, host) if e["status"] == "live"][-1]
+
+
+def running_app_containers(lab: Lab, host) -> set[str]:
+    return {n for n in containers(lab, host) if not n.endswith("-proxy")}
+
+
+def balancer_ready(lab: Lab) -> None:
+    """HAProxy marks a host up two checks after it answers: wait until a short burst goes through clean."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        probe = Load(f"http://127.0.0.1:{lab.balancer_port}", rate=40, workers=4, max_seconds=1).start()
+        time.sleep(1)
+        if probe.stop().failed == 0:
+            return
+    raise AssertionError("the balancer never served every request")
+
+
+def delete_from_registry(lab: Lab, digest: str) -> None:
+    """The lab registry allows deletes: the release's manifest (and every tag on it) is gone after this."""
+    url = f"http://{lab.registry}/v2/steady/app/manifests/{digest}"
+    assert httpx.delete(url, timeout=10).status_code == 202
+    assert httpx.head(url, timeout=10, headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json, "
+                                                          "application/vnd.oci.image.manifest.v1+json"}
+                      ).status_code == 404
+
+
+def forget_image_on_host(lab: Lab, host, version: str) -> None:
+    """Remove every container of that version and its image from one host."""
+    ssh(lab, host, "sh", "-c",
+        f"ids=$(docker ps -aq --filter label=io.steady.version={version} --filter label=io.steady.app={APP});"
+        f" [ -z \"$ids\" ] || docker rm -f $ids >/dev/null;"
+        f" img=$(docker image ls -q {lab.app_repository}:{version}); [ -z \"$img\" ] || docker rmi -f $img >/dev/null;"
+        f" true")
+
+
+def container_ids(lab: Lab, host) -> dict[str, str]:
+    """name -> id of every service container on a host, stopped ones too."""
+    out = ssh(lab, host, "docker", "ps", "-a", "--no-trunc", "--filter", f"label=io.steady.app={APP}", "--format",
+              "{{.Names}}\t{{.ID}}").stdout
+    return dict(line.split("\t") for line in out.splitlines())

@@ -1,5 +1,6 @@
-"""deploy.yml on the lab: first deploy, idempotence, a migrated upgrade under load, and the ways it must fail
-safely. The tests run in order and share the fleet: each starts from what the one before left."""
+"""deploy.yml on the lab: first deploy, idempotence, a migrated upgrade under load, a held lock, check mode and a
+host that fails its checks after its switch. The tests run in order and share the fleet: each starts from what the
+one before left. The faults a deploy must survive are the rows of the fault matrix, in test_faults.py."""
 from __future__ import annotations
 
 import re
@@ -10,13 +11,10 @@ import pytest
 
 from bench.load import Load
 from conftest import Lab, ssh
-from deploy_helpers import (LOCK, containers, deploy, ledger, lock_exists, lock_playbook, read_lock, recap, reset_fleet,
-                            said, schema_revision, served_version, started_at, write_lock)
+from deploy_helpers import (LOCK, balancer_ready, containers, deploy, ledger, lock_exists, lock_playbook, read_lock,
+                            recap, reset_fleet, said, schema_revision, served_version, started_at, write_lock)
 
 pytestmark = pytest.mark.lab
-
-LAB_BASE = '{"app_build_args": {"BASE_IMAGE": "steady-lab/debian:bookworm", "APP_FAULT": "%s"}}'
-
 
 @pytest.fixture(scope="module")
 def fleet(lab: Lab) -> Lab:
@@ -26,17 +24,6 @@ def fleet(lab: Lab) -> Lab:
 
 def _balancer_load(lab: Lab, rate: float = 100) -> Load:
     return Load(f"http://127.0.0.1:{lab.balancer_port}", rate=rate, workers=12, max_seconds=400)
-
-
-def _wait_balancer_ready(lab: Lab, load_rate: float = 50) -> None:
-    """HAProxy marks a host up two checks after it answers; give it that before measuring."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        probe = Load(f"http://127.0.0.1:{lab.balancer_port}", rate=load_rate, workers=4, max_seconds=1).start()
-        time.sleep(1)
-        if probe.stop().failed == 0:
-            return
-    raise AssertionError("the balancer never served every request")
 
 
 def test_first_deploy_to_empty_hosts(fleet: Lab) -> None:
@@ -113,7 +100,7 @@ def test_a_schema_other_than_the_live_releases_is_no_reason_to_stop(fleet: Lab) 
 
 
 def test_upgrade_with_migration_under_load_drops_nothing(fleet: Lab) -> None:
-    _wait_balancer_ready(fleet)
+    balancer_ready(fleet)
     with _balancer_load(fleet) as load:
         result = deploy("1.1.0")
         time.sleep(1)
@@ -138,42 +125,6 @@ def test_upgrade_with_migration_under_load_drops_nothing(fleet: Lab) -> None:
     entry = ledger(fleet, fleet.hosts[1])[-1]
     assert entry["schema_revision_before"] == "0001" and entry["schema_revision"] == "0002"
     assert entry["backup"].endswith("-1.1.0-schema-0001.dump")
-
-
-def test_a_release_that_never_gets_ready_stops_at_the_first_host(fleet: Lab) -> None:
-    others_before = {h.name: started_at(fleet, h) for h in fleet.hosts[1:]}
-    _wait_balancer_ready(fleet)
-    with _balancer_load(fleet) as load:
-        result = deploy("1.1.91", "-e", LAB_BASE % "readiness", "-e", "rolling_restart_ready_timeout=6")
-    figures = load.result.summary()
-    assert result.returncode != 0
-    text = said(result)
-    assert "app1: release " in text and "the new container app-" in text
-    assert "did not answer 200 on GET /health/ready within 6 s" in text
-    assert "keeps serving" in text
-    assert figures["failed"] == 0, str(figures)
-    assert served_version(fleet, fleet.hosts[0]) == "1.1.0"
-    assert not any("1.1.91" in v for v in containers(fleet, fleet.hosts[0], running_only=False).values())
-    assert {h.name: started_at(fleet, h) for h in fleet.hosts[1:]} == others_before, "other hosts untouched"
-    assert ledger(fleet, fleet.hosts[0])[-1]["status"] == "failed"
-    assert [e["status"] for e in ledger(fleet, fleet.hosts[1])][-1] == "live"
-    assert not lock_exists(fleet)
-
-
-def test_a_failing_migration_switches_no_host(fleet: Lab) -> None:
-    before = {h.name: started_at(fleet, h) for h in fleet.hosts}
-    result = deploy("1.1.92", "-e", LAB_BASE % "migration")
-    assert result.returncode != 0
-    text = said(result)
-    assert "the migration of release" in text and "No host was switched" in text
-    assert "backed up before it to app1:/var/backups/steady/app/app-" in text
-    assert "-1.1.92-schema-0002.dump" in text
-    assert {h.name: started_at(fleet, h) for h in fleet.hosts} == before
-    for host in fleet.hosts:
-        assert served_version(fleet, host) == "1.1.0"
-    assert schema_revision(fleet) == "0002"
-    assert not lock_exists(fleet)
-    assert fleet.db_password not in result.stdout + result.stderr
 
 
 def test_a_held_lock_refuses_a_second_deploy_and_names_the_holder(fleet: Lab) -> None:
@@ -235,7 +186,7 @@ def test_a_host_that_fails_its_checks_after_the_switch_is_switched_back(fleet: L
     """The host's checks run while the old container still runs: a failed check is one nginx reload from undone."""
     others_before = {h.name: started_at(fleet, h) for h in fleet.hosts[1:]}
     live_before = {n for n, v in containers(fleet, fleet.hosts[0]).items() if "proxy" not in n}
-    _wait_balancer_ready(fleet)
+    balancer_ready(fleet)
     with _balancer_load(fleet) as load:
         # A release that starts and answers ready, but whose running version is not the one expected.
         result = deploy("1.1.93", "-e", "rolling_restart_expected_version=9.9.9", "-e", "rolling_restart_check_timeout=2")
