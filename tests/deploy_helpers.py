@@ -13,6 +13,8 @@ from bench.load import Load
 from conftest import Lab, ansible_playbook, ssh
 
 APP = "app"
+# Build arguments of a release of the reference service with a fault built in (readiness, migration, errors).
+FAULTY = '{"app_build_args": {"BASE_IMAGE": "steady-lab/debian:bookworm", "APP_FAULT": "%s"}}'
 
 
 def deploy(version: str, *extra: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:

@@ -25,7 +25,7 @@ import pytest
 
 from bench.load import Load
 from conftest import ROOT, VENV_BIN, Lab, ansible_playbook, ssh
-from deploy_helpers import (APP, LOCK, balancer_ready, container_ids, containers, delete_from_registry, deploy,
+from deploy_helpers import (APP, FAULTY, LOCK, balancer_ready, container_ids, containers, delete_from_registry, deploy,
                             forget_image_on_host, ledger, live_entry, lock_exists, read_lock, reset_fleet,
                             running_app_containers, said, schema_revision, served_version, started_at, write_lock)
 
@@ -320,9 +320,6 @@ def test_f3_a_host_that_stops_answering_mid_rollback(fleet: Lab) -> None:
 
 
 # The rows below start from what the F3 rows leave: every host serves the same good release on schema 0002.
-
-FAULTY = '{"app_build_args": {"BASE_IMAGE": "steady-lab/debian:bookworm", "APP_FAULT": "%s"}}'
-
 
 def _serving_everywhere(lab: Lab) -> str:
     """The one release every host serves (each row starts from a converged fleet)."""

@@ -18,11 +18,9 @@ import httpx
 import pytest
 
 from conftest import Lab, ansible_playbook, ssh
-from deploy_helpers import APP, deploy, reset_fleet, said, served_version
+from deploy_helpers import APP, FAULTY, deploy, reset_fleet, said, served_version
 
 pytestmark = pytest.mark.lab
-
-FAULTY = '{"app_build_args": {"BASE_IMAGE": "steady-lab/debian:bookworm", "APP_FAULT": "%s"}}'
 
 
 class _Webhook(BaseHTTPRequestHandler):
