@@ -4,15 +4,19 @@ stop-then-start restart as the baseline, measured in the same run.
 Prints: requests sent and failed and p99 latency through the front balancer during each, the deploy's wall time,
 the wall time of the same release deployed again (a no-op, stopped at the preflight) and its ratio to the deploy's,
 and the bound (per batch, the slowest new container's start-to-ready time plus the drain) with the ratio
-wall/bound. The load is paced, capped in requests and in seconds, and goes to 127.0.0.1 only.
+wall/bound; the rollback of every host under the same load; a canary abort (1.1.96, which answers 500, with
+deploy_canary: only the first host may ever start it); the naive restart. With --runs N, N whole runs and the
+min, median and max of each figure. The load is paced, capped in requests and in seconds, goes to 127.0.0.1 only,
+and must outlast each command (the run fails otherwise).
 
-    .venv/bin/python -m bench.deploy_bench            (needs `make up` first; resets the lab's service)
+    .venv/bin/python -m bench.deploy_bench [--runs 3]   (needs `make up` first; resets the lab's service)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import re
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,7 +30,7 @@ import httpx  # noqa: E402
 from bench.load import Load  # noqa: E402
 from conftest import load_lab, ssh  # noqa: E402
 from conftest import ansible_playbook  # noqa: E402
-from deploy_helpers import deploy, ledger, reset_fleet  # noqa: E402
+from deploy_helpers import FAULTY, containers, deploy, ledger, reset_fleet, said, started_at  # noqa: E402
 
 LOG_DIR: Path | None = None
 ELAPSED = re.compile(r"\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+)")
@@ -106,15 +110,38 @@ def copy_env(lab, host) -> None:
 
 
 def measured(lab, rate: float, min_requests: int, cap: float, action, nice: int = 0) -> tuple[dict, float]:
+    """Runs `action` under constant load through the front balancer; the load lasts at least `min_requests`
+    requests and at most `cap` seconds. Fails when the load ended before the command did: its figures would then
+    be those of a command that partly ran without load."""
+    max_requests = max(min_requests * 2, int(rate * cap))
     load = Load(f"http://127.0.0.1:{lab.balancer_port}", rate=rate, workers=20, max_seconds=cap,
-                max_requests=min_requests * 2, nice=nice).start()
+                max_requests=max_requests, nice=nice).start()
     time.sleep(3)
     began = time.monotonic()
     action()
     wall = time.monotonic() - began
+    assert load.result.sent < max_requests and time.monotonic() - load.result.started < cap, \
+        f"the load ended before the command did ({load.result.sent} requests, cap {cap} s): raise --cap"
     while load.result.sent < min_requests and time.monotonic() - load.result.started < cap:
         time.sleep(0.5)
     return load.stop().summary(), wall
+
+
+def canary_abort(lab, drain: int) -> dict:
+    """1.1.96 (500 on its item routes) with deploy_canary: only the first host may ever start it."""
+    before = {h.name: started_at(lab, h) for h in lab.hosts[1:]}
+    began = time.monotonic()
+    result = deploy("1.1.96", "-e", FAULTY % "errors", "-e", "deploy_canary=true", "-e", "deploy_canary_seconds=20",
+                    "-e", f"rolling_restart_drain_seconds={drain}")
+    wall = time.monotonic() - began
+    if LOG_DIR:
+        (LOG_DIR / f"canary-{time.strftime('%H%M%S')}.log").write_text(result.stdout + result.stderr)
+    assert result.returncode != 0 and "failed its canary" in said(result), said(result)[-3000:]
+    release = [e for e in ledger(lab, lab.hosts[0]) if e["version"] == "1.1.96"][-1]["release_id"]
+    only_canary = before == {h.name: started_at(lab, h) for h in lab.hosts[1:]} and not any(
+        release in name for h in lab.hosts[1:] for name in containers(lab, h, running_only=False))
+    assert only_canary, "a host after the canary started the bad release"
+    return {"command_wall_s": round(wall, 1), "only_the_canary_served_it": only_canary}
 
 
 def naive_restart(lab) -> None:
@@ -138,18 +165,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=250, help="requests per second (>= 200)")
     parser.add_argument("--min-requests", type=int, default=20_000)
-    parser.add_argument("--cap", type=float, default=240, help="hard limit of each load phase, seconds")
+    parser.add_argument("--cap", type=float, default=400, help="hard limit of each load phase, seconds")
     parser.add_argument("--drain", type=int, default=2, help="rolling_restart_drain_seconds")
     parser.add_argument("--load-nice", type=int, default=10,
                         help="nice value of the load generator's threads (the clients; 0 to compete as equals)")
     parser.add_argument("--logs", type=Path, help="write each playbook's output, with its task timings, here")
+    parser.add_argument("--runs", type=int, default=1, help="whole runs, each from a reset fleet (min/median/max)")
     args = parser.parse_args()
     global LOG_DIR
     LOG_DIR = args.logs
     if LOG_DIR:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
     lab = load_lab()
+    runs = [one_run(lab, args) for _ in range(args.runs)]
+    print(json.dumps({"runs": runs, "summary": summary(runs)}, indent=2))
 
+
+# The figures the issue's targets name, with min, median and max over the runs (ratios are taken within each run).
+SUMMARY = {
+    "deploy failed requests": ("deploy_1.0.0_to_1.1.0", "failed"),
+    "deploy wall s": ("deploy_1.0.0_to_1.1.0", "wall_s"),
+    "deploy roll-out s": ("deploy_1.0.0_to_1.1.0", "rollout_s"),
+    "no-op wall s": ("noop_redeploy_1.1.0", "wall_s"),
+    "no-op / deploy": ("noop_redeploy_1.1.0", "wall_over_deploy_wall"),
+    "rollback failed requests": ("rollback_1.1.0_to_1.0.0", "failed"),
+    "rollback wall s": ("rollback_1.1.0_to_1.0.0", "wall_s"),
+    "rollback roll-out s": ("rollback_1.1.0_to_1.0.0", "rollout_s"),
+    "canary abort failed requests": ("canary_abort_1.1.96", "failed"),
+    "canary abort wall s": ("canary_abort_1.1.96", "wall_s"),
+    "naive restart failed requests": ("naive_stop_start", "failed"),
+}
+
+
+def summary(runs: list[dict]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, (phase, key) in SUMMARY.items():
+        values = [run[phase][key] for run in runs]
+        out[name] = {"min": min(values), "median": statistics.median(values), "max": max(values)}
+    out["deploy wall beyond roll-out s"] = {
+        f: g([r["deploy_1.0.0_to_1.1.0"]["wall_s"] - r["deploy_1.0.0_to_1.1.0"]["rollout_s"] for r in runs])
+        for f, g in (("min", min), ("median", statistics.median), ("max", max))}
+    return out
+
+
+def one_run(lab, args) -> dict:
+    """One run of every phase, in order, from a reset fleet."""
     reset_fleet(lab)
     first = deploy("1.0.0")
     assert first.returncode == 0, first.stdout[-2000:]
@@ -195,9 +255,14 @@ def main() -> None:
     naive, naive_wall = measured(lab, args.rate, args.min_requests // 2, args.cap, lambda: naive_restart(lab),
                                  nice=args.load_nice)
 
-    print(json.dumps({
+    canary_out: dict = {}
+    canary_figures, canary_wall = measured(lab, args.rate, args.min_requests // 4, args.cap,
+                                           lambda: canary_out.update(canary_abort(lab, args.drain)),
+                                           nice=args.load_nice)
+    return {
         "deploy_1.0.0_to_1.1.0": {**figures, "wall_s": round(wall, 1), **phases, "versions_after": versions},
-        "start_to_ready_s": ready, "switch_seconds": switch_parts, "start_to_ready_without_load_s": idle_ready, "drain_s": args.drain,
+        "start_to_ready_s": ready, "switch_seconds": switch_parts, "start_to_ready_without_load_s": idle_ready,
+        "drain_s": args.drain,
         "bound_s": round(bound, 2), "wall_over_bound": round(wall / bound, 2),
         "rollout_over_bound": round(phases["rollout_s"] / bound, 2),
         "noop_redeploy_1.1.0": {**noop_figures, "wall_s": round(noop_wall, 1),
@@ -208,8 +273,9 @@ def main() -> None:
                                     "wall_over_bound": round(rollback_wall / rollback_bound, 2),
                                     "rollout_over_bound": round(rollback_out["rollout_s"] / rollback_bound, 2)},
         "load_nice": args.load_nice,
+        "canary_abort_1.1.96": {**canary_figures, "wall_s": round(canary_wall, 1), **canary_out},
         "naive_stop_start": {**naive, "wall_s": round(naive_wall, 1)},
-    }, indent=2))
+    }
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ CASES = [
     # For consistency: the environment is the inventory's.
     ("1.0.0", ["-e", "deploy_environment=staging"], "deploy_environment: 'staging' does not match the inventory local"),
     ("1.0.0", ["-e", "deploy_skip_migrations=perhaps"], "deploy_skip_migrations: 'perhaps' must be true or false"),
+    # The canary: on or off, a window long enough for a rate, and what a canary that saw no traffic means.
+    ("1.0.0", ["-e", "deploy_canary=sometimes"], "deploy_canary: 'sometimes' must be true"),
+    ("1.0.0", ["-e", "deploy_canary_seconds=5"], "deploy_canary_seconds: '5' must be the seconds the canary serves"),
+    ("1.0.0", ["-e", "deploy_canary_no_data=ignore"], "deploy_canary_no_data: 'ignore' must be fail"),
     # What a CI input with spaces became when workflows passed key=value strings: one value, refused whole.
     ("1.0.0", ["-e", '{"app_version": "1.1.0 deploy_lock_break=true"}'],
      "app_version: '1.1.0 deploy_lock_break=true' is not a valid image tag"),

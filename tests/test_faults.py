@@ -45,6 +45,7 @@ FAULTS = {
     "F7 killed, then run again from another controller":
         "test_faults.py::test_f7_killed_then_run_again_from_another_controller",
     "F8 the SLO gate fails after the switch": "test_faults.py::test_f8_the_slo_gate_fails_after_the_switch",
+    "F8 the SLO fails on the canary batch": "test_faults.py::test_f8_the_slo_fails_on_the_canary_batch",
     "F9 the rollback target is gone everywhere": "test_faults.py::test_f9_the_rollback_target_gone_everywhere",
     "F10 almost no disk under the engine": "test_faults.py::test_f10_almost_no_disk_under_the_engine",
     "F10 almost no disk where the backup goes": "test_faults.py::test_f10_almost_no_disk_where_the_backup_goes",
@@ -359,6 +360,8 @@ def test_f2_the_migration_fails(fleet: Lab) -> None:
     _assert_survived(fleet, result, "the migration of release", {h.name: before for h in fleet.hosts})
     text = said(result)
     assert "No host was switched" in text
+    # The run ends at the migration, once: the other hosts do not go on to be prepared.
+    assert "PLAY [5. Roll out: prepare" not in text, text[-3000:]
     assert "backed up before it to app1:/var/backups/steady/app/app-" in text
     assert f"-1.1.92-schema-{revision}.dump" in text
     assert {h.name: started_at(fleet, h) for h in fleet.hosts} == started
@@ -413,6 +416,80 @@ def test_f8_the_slo_gate_fails_after_the_switch(fleet: Lab) -> None:
         assert all(secret not in t for t in events)
         assert secret not in result.stdout + result.stderr
     _assert_converges(fleet, before)
+
+
+def test_f8_the_slo_fails_on_the_canary_batch(fleet: Lab) -> None:
+    """With deploy_canary, 1.1.96 (500 on its item routes) serves on app1 alone for the canary window, is judged on
+    app1's series alone and fails there: app1 goes back to its old container, which never stopped, and app2 and app3
+    never start it. The requests the canary failed are the fault itself: counted, not asserted to be 0."""
+    app1, *others = fleet.hosts
+    before = _serving_everywhere(fleet)
+    serving_on_app1 = started_at(fleet, app1)
+    others_before = {h.name: started_at(fleet, h) for h in others}
+    balancer_ready(fleet)
+    with Load(f"http://127.0.0.1:{fleet.balancer_port}", rate=60, workers=8, max_seconds=400) as load:
+        result = deploy("1.1.96", "-e", FAULTY % "errors", "-e", "deploy_canary=true", "-e", "deploy_canary_seconds=20")
+    figures = load.result.summary()
+    _assert_survived(fleet, result, "as the canary for 20 s and failed its canary: SLO gate failed: FAIL, 5xx ratio",
+                     {h.name: before for h in fleet.hosts})
+    text = said(result)
+    assert "no other host was switched" in text and "app1 was switched back after its canary" in text, text[-3000:]
+    # One batch only: the roll-out ended at the canary, and nothing served the release to verify or roll back.
+    assert text.count("PLAY [5. Roll out batch by batch") == 1, text[-3000:]
+    assert "rolled back to the release before it" not in text
+    # app1's old container never stopped, and the canary's is gone; the others started nothing: what runs there
+    # runs since before, and no container of this release exists (preparing may prune old releases' containers).
+    failed = [e for e in ledger(fleet, app1) if e["version"] == "1.1.96"][-1]
+    assert failed["status"] == "failed" and "failed its canary" in failed["note"]
+    assert started_at(fleet, app1) == serving_on_app1
+    assert not any(failed["release_id"] in name for name in containers(fleet, app1, running_only=False))
+    assert {h.name: started_at(fleet, h) for h in others} == others_before
+    for host in others:
+        assert not any(failed["release_id"] in name for name in containers(fleet, host, running_only=False))
+        assert all(e["release_id"] != failed["release_id"] for e in ledger(fleet, host)), host.name
+    # The bad release's own 500s, and nothing else: no request fell between the switch and the switch back.
+    assert figures["failed"] > 0 and set(figures["errors"]) <= {"HTTP 500"}, str(figures)
+    print(f"canary abort: {figures}")
+    _assert_converges(fleet, before)
+
+
+def _running_app_env(lab: Lab, host) -> list[str]:
+    """The environment of each running app container of a host (its proxy left out)."""
+    return [_environment(lab, host, n) for n in sorted(running_app_containers(lab, host))]
+
+
+def test_a_canary_that_passes_lets_the_other_batches_go_on(fleet: Lab) -> None:
+    """A good change with deploy_canary, under load: app1 serves it alone for the window, passes on its own
+    series, and then app2 and app3 switch; app1's old container, kept running until then, is drained and stopped
+    with the others. No request fails."""
+    before = _serving_everywhere(fleet)
+    balancer_ready(fleet)
+    with Load(f"http://127.0.0.1:{fleet.balancer_port}", rate=60, workers=8, max_seconds=400) as load:
+        result = deploy(before, "-e", '{"app_env": {"RUN": "canary"}, %s}' % NO_MIGRATIONS,
+                        "-e", "deploy_canary=true", "-e", "deploy_canary_seconds=20")
+    figures = load.result.summary()
+    assert result.returncode == 0, said(result)[-3000:]
+    text = said(result)
+    assert re.search(r"SLO gate: pass, \d+ requests in the last 20s", text), text[-3000:]
+    assert text.count("PLAY [5. Roll out batch by batch") == 3
+    for host in fleet.hosts:
+        envs = _running_app_env(fleet, host)
+        assert len(envs) == 1 and '"RUN=canary"' in envs[0], (host.name, envs)
+    assert figures["failed"] == 0 and figures["sent"] > 500, str(figures)
+    assert not lock_exists(fleet)
+
+
+def test_a_canary_that_saw_no_traffic_stops_the_deploy(fleet: Lab) -> None:
+    """With no traffic at all, the canary judges nothing: by default (deploy_canary_no_data: fail) that stops the
+    deploy at the canary, which goes back to what it served, and says what to do."""
+    before = _serving_everywhere(fleet)
+    serving = {h.name: _running_app_env(fleet, h) for h in fleet.hosts}
+    result = deploy(before, "-e", '{"app_env": {"RUN": "quiet"}, %s}' % NO_MIGRATIONS,
+                    "-e", "deploy_canary=true", "-e", "deploy_canary_seconds=20")
+    _assert_survived(fleet, result, "failed its canary: SLO gate failed: no data: ",
+                     {h.name: before for h in fleet.hosts})
+    assert "or set deploy_canary_no_data to pass" in said(result)
+    assert {h.name: _running_app_env(fleet, h) for h in fleet.hosts} == serving
 
 
 # The rows below change the service's configuration only (an environment value), on a schema that is already

@@ -1,11 +1,13 @@
 """The SLO gate's verdict from Prometheus answers: thresholds, the no-data rule, and what the summary says.
-Pure Python: no Prometheus, no lab."""
+Pure Python, and the queries as Ansible renders them: no Prometheus, no lab."""
 from __future__ import annotations
 
 
+import json
+
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, ansible_playbook
 
 import ansible_collections.steady.deploy.plugins.filter.slo_gate as slo_gate
 
@@ -127,3 +129,37 @@ def test_the_figures_carry_the_thresholds_and_window() -> None:
     assert result["window"] == "5m"
     assert (result["requests"], result["error_ratio"], result["p95_seconds"]) == (1234.6, 0.0123, 0.457)
     assert (result["min_requests"], result["max_error_ratio"], result["max_p95_seconds"]) == (20.0, 0.05, 1.0)
+
+
+def _queries(tmp_path, hosts: list[str]) -> list[str]:
+    """The role's three queries, as Ansible renders them (no Prometheus: the gate then has no data)."""
+    playbook = tmp_path / "gate.yml"
+    playbook.write_text(f"""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: steady.deploy.slo_gate
+      vars:
+        slo_gate_prometheus_url: ""
+        slo_gate_hosts: {json.dumps(hosts)}
+    - ansible.builtin.copy:
+        content: "{{{{ slo_gate_result.queries | to_json }}}}"
+        dest: {tmp_path / "queries.json"}
+""")
+    result = ansible_playbook(str(playbook), timeout=120)
+    assert result.returncode == 0, result.stdout[-2000:]
+    return json.loads((tmp_path / "queries.json").read_text())
+
+
+def test_a_canary_is_judged_on_its_own_hosts_series_only(tmp_path) -> None:
+    queries = _queries(tmp_path, ["app1", "web.2"])
+    assert len(queries) == 3
+    # Every query, the ratio's numerator and denominator alike, is scoped; the dot is literal, not "any character".
+    for query in queries:
+        selectors = query.split("{")[1:]
+        assert selectors and all('host=~"app1|web[.]2"' in s.split("}")[0] for s in selectors), query
+
+
+def test_without_hosts_every_host_is_judged(tmp_path) -> None:
+    assert all("host=~" not in q for q in _queries(tmp_path, []))
