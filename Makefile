@@ -33,7 +33,7 @@ pytest: venv
 
 ## acceptance: a real third-party service (Prefect server) from init to rollback on bare lab servers (~20 min)
 acceptance: venv
-	pytest -m acceptance tests/test_third_party_app.py
+	pytest -m acceptance tests/e2e/test_third_party_app.py
 
 ## down: remove the lab (containers, networks, volumes, state) and stop the engine it started
 down: venv

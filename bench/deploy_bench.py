@@ -28,9 +28,8 @@ import docker  # noqa: E402
 import httpx  # noqa: E402
 
 from bench.load import Load  # noqa: E402
-from conftest import load_lab, ssh  # noqa: E402
-from conftest import ansible_playbook  # noqa: E402
-from deploy_helpers import FAULTY, containers, deploy, ledger, reset_fleet, said, started_at  # noqa: E402
+from support.lab import ansible_playbook, load_lab, ssh  # noqa: E402
+from support.deploy import FAULTY, containers, deploy, ledger, reset_fleet, said, started_at  # noqa: E402
 
 LOG_DIR: Path | None = None
 ELAPSED = re.compile(r"\(\d+:\d+:[\d.]+\)\s+(\d+):(\d+):([\d.]+)")

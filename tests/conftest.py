@@ -1,83 +1,17 @@
-"""Shared fixtures: where the local lab is, and a guard that turns "lab missing" into a failure under CI."""
+"""Shared fixtures and the run's hooks: the lab fixture, the two queues pytest -n 2 runs, the areas (markers) a
+developer selects with -m, and the counts every run prints. Helpers live in tests/support, never here: a test
+module imports helpers, never another module's fixtures."""
 from __future__ import annotations
 
-import json
+import importlib.util
 import os
-import shlex
-import subprocess
-from dataclasses import dataclass
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-INVENTORY = ROOT / "inventories" / "local"
-VENV_BIN = ROOT / ".venv" / "bin"
-# Per machine, like the lab's containers (see local_lab_state_dir).
-LAB_STATE = Path.home() / ".local" / "state" / "steady-lab"
-
-
-@dataclass(frozen=True)
-class AppHost:
-    name: str
-    ssh_port: int
-    http_port: int
-
-
-@dataclass(frozen=True)
-class Lab:
-    name: str
-    state_dir: Path
-    registry: str
-    postgres_port: int
-    redis_port: int
-    prometheus_port: int
-    balancer_port: int
-    hosts: tuple[AppHost, ...]
-    app_repository: str
-
-    def secret(self, name: str) -> str:
-        return (self.state_dir / "secrets" / name).read_text().strip()
-
-    @property
-    def db_password(self) -> str:
-        return self.secret("db_password")
-
-    @property
-    def redis_password(self) -> str:
-        return self.secret("redis_password")
-
-
-def load_lab() -> Lab:
-    """Reads the lab's plain settings straight from inventories/local (the same files Ansible reads)."""
-    hosts_doc = yaml.safe_load((INVENTORY / "hosts.yml").read_text())
-    lab_vars = yaml.safe_load((INVENTORY / "group_vars" / "all" / "lab.yml").read_text())
-    app_vars = yaml.safe_load((INVENTORY / "group_vars" / "all" / "app.yml").read_text())
-    app_hosts = hosts_doc["all"]["children"]["app_hosts"]["hosts"]
-    name = lab_vars["lab_name"]
-    registry = lab_vars["lab_registry"]
-    return Lab(
-        name=name,
-        state_dir=LAB_STATE / name,
-        registry=registry,
-        postgres_port=int(lab_vars["local_lab_postgres_port"]),
-        redis_port=int(lab_vars["local_lab_redis_port"]),
-        prometheus_port=int(lab_vars["local_lab_prometheus_port"]),
-        balancer_port=int(lab_vars["local_lab_balancer_port"]),
-        hosts=tuple(AppHost(h, int(v["ansible_port"]), int(v["lab_http_port"])) for h, v in app_hosts.items()),
-        app_repository=app_vars["app_image_repository"].replace("{{ lab_registry }}", registry),
-    )
-
-
-def require(condition: bool, why: str) -> None:
-    """Outside CI a missing lab skips; under CI it fails, so a green run always means the real thing ran."""
-    if condition:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{why} (CI=true: a missing lab is a failure; run `make up`)")
-    pytest.skip(f"{why}; run `make up`")
+from support.lab import Lab, load_lab, require
 
 
 @pytest.fixture(scope="session")
@@ -90,43 +24,6 @@ def lab() -> Lab:
     require(up, f"the lab registry does not answer on {lab.registry}")
     require(lab.state_dir.is_dir(), f"no lab state in {lab.state_dir}")
     return lab
-
-
-def ssh(lab: Lab, host: AppHost, *argv: str, check: bool = True,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Runs a command on an app host exactly as Ansible reaches it: the lab key and pinned host keys."""
-    ssh_dir = lab.state_dir / "ssh"
-    return subprocess.run(
-        ["ssh", "-p", str(host.ssh_port), "-i", str(ssh_dir / "id_ed25519"),
-         "-o", f"UserKnownHostsFile={ssh_dir / 'known_hosts'}", "-o", "StrictHostKeyChecking=yes",
-         "-o", "BatchMode=yes", "root@127.0.0.1", shlex.join(argv)],
-        # Its own stdin, never the test run's: ssh makes its stdin non-blocking, and on a shared stdin that breaks
-        # every ansible-playbook started after it ("Ansible requires blocking IO on stdin").
-        stdin=subprocess.DEVNULL if input is None else None,
-        capture_output=True, text=True, timeout=60, check=check, input=input,
-    )
-
-
-def ansible_playbook(*args: str, env: dict[str, str] | None = None,
-                     timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-                "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", **(env or {})}
-    return subprocess.run([str(VENV_BIN / "ansible-playbook"), *args], cwd=ROOT, env=full_env,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def labelled(kind: str, lab_name: str) -> list[str]:
-    """Names of the containers, networks or volumes labelled as belonging to the lab `lab_name`."""
-    argv = ["docker", kind, "ls", "--format", "{{.Names}}" if kind == "container" else "{{.Name}}",
-            "--filter", f"label=io.steady.lab={lab_name}"]
-    if kind == "container":
-        argv.append("-a")
-    return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout.split()
-
-
-def docker_json(*argv: str) -> object:
-    out = subprocess.run(["docker", *argv], capture_output=True, text=True, check=True, timeout=60).stdout
-    return json.loads(out)
 
 
 # `make pytest` runs two queues at once (pytest -n 2, pytest-xdist): the modules on the shared lab one after the
@@ -149,9 +46,25 @@ def queue_of(nodeid: str) -> str:
             "own-containers" if module in OWN_CONTAINERS_MODULES else nodeid)
 
 
+# The areas a developer selects with `pytest -m <area>` (registered in pytest.ini), by module: run the part you
+# touch. Every test under tests/unit is also `unit`. A module of tests/e2e without an area fails the run.
+AREAS = {
+    "test_deploy.py": ["deploy"], "test_image_source.py": ["deploy"], "test_secrets.py": ["deploy"],
+    "test_service.py": ["deploy"], "test_alerts.py": ["deploy"], "test_lab.py": ["deploy"],
+    "test_rollback.py": ["rollback"],
+    "test_faults.py": ["faults"],
+    "test_deploy_inputs.py": ["inputs"], "test_lab_inputs.py": ["inputs", "setup"],
+    "test_workflow_inputs.py": ["inputs", "pipeline"],
+    "test_setup.py": ["setup"], "test_new_service.py": ["setup"], "test_lab_lifecycle.py": ["setup"],
+    "test_third_party_app.py": ["acceptance"], "test_init.py": ["setup"], "test_collection.py": ["setup"],
+    "test_molecule.py": ["molecule"],
+    "test_workflows.py": ["pipeline"],
+}
+
+
 def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:  # noqa: ARG001 (pytest's hook)
     """A module's queue must match what its tests use: the lab fixture means the shared lab; the `lab` mark
-    without it, containers of the module's own."""
+    without it, containers of the module's own. Each test gets its areas' marks."""
     for item in items:
         module = item.path.name
         if "lab" in item.fixturenames and module not in SHARED_LAB_MODULES:
@@ -160,6 +73,10 @@ def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:  # 
         if item.get_closest_marker("lab") and queue_of(item.nodeid) == item.nodeid:
             raise pytest.UsageError(f"{item.nodeid} starts containers: add {module} to OWN_CONTAINERS_MODULES "
                                     "or SHARED_LAB_MODULES (tests/conftest.py)")
+        if item.path.parent.name == "e2e" and module not in AREAS:
+            raise pytest.UsageError(f"{item.nodeid}: name the areas of {module} in AREAS (tests/conftest.py)")
+        for area in AREAS.get(module, []) + (["unit"] if "unit" in item.path.parts else []):
+            item.add_marker(area)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -182,15 +99,23 @@ def pytest_xdist_make_scheduler(config, log):
     return Queues(config, log)
 
 
+def _e2e_module(name: str):
+    """An e2e module by name: the one this run imported, or read from its file (a run of tests/unit alone)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(f"_counts_{name}", Path(__file__).parent / "e2e" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:  # noqa: ARG001 (pytest's hook)
     """The counts issue 11 asks to see in every run: the fault matrix's rows and the bad-input table's rows, and
     how many of their tests passed in this run."""
-    import test_deploy_inputs
-    import test_faults
-
+    test_faults, test_deploy_inputs = _e2e_module("test_faults"), _e2e_module("test_deploy_inputs")
     passed = {report.nodeid.split("[")[0] for report in terminalreporter.stats.get("passed", [])
               if report.when == "call"}
-    faults_run = sum(1 for where in test_faults.FAULTS.values() if f"tests/{where}" in passed)
+    faults_run = sum(1 for where in test_faults.FAULTS.values() if f"tests/e2e/{where}" in passed)
     inputs = len(test_deploy_inputs.RUNS)
     inputs_run = sum(1 for report in terminalreporter.stats.get("passed", [])
                      if report.when == "call" and "test_deploy_inputs.py::test_bad_input_is_refused_before_any_change" in report.nodeid)

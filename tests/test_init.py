@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, ansible_playbook
+from support.lab import ROOT, VENV_BIN, ansible_playbook
 
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
 ENVIRONMENTS = ("staging", "production")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, ansible_playbook
-from deploy_helpers import recap, said
+from support.lab import ansible_playbook
+from support.deploy import recap, said
 
 import ansible_collections.steady.deploy.plugins.filter.notify as notify
 

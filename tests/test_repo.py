@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN
+from support.lab import ROOT, VENV_BIN
 
 # The collection's roles and playbooks, and the lab's (the repository's test bed): the same rules hold for both.
 ROLES = sorted(p for base in ("roles", "lab/roles") for p in (ROOT / base).iterdir() if p.is_dir())

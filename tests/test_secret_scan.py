@@ -10,7 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import ROOT, VENV_BIN
+from support.lab import ROOT, VENV_BIN
 
 BASELINE = ROOT / ".secrets.baseline"
 

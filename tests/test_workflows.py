@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, VENV_BIN, ansible_playbook
+from support.lab import ROOT, VENV_BIN, ansible_playbook
 
 GITHUB = ROOT / ".github"
 WORKFLOWS = {p.name: yaml.safe_load(p.read_text()) for p in sorted((GITHUB / "workflows").glob("*.yml"))}
