@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: up test lint sanity pytest acceptance down venv
+.PHONY: up test check lint sanity pytest unit acceptance down venv
 
 ## up: bring the local lab up and deploy the reference service's newest release on it (a no-op when it is live)
 LAB_VERSION ?= $(shell cat examples/service/VERSION)
@@ -13,8 +13,16 @@ up: venv
 	ansible-playbook lab/playbooks/lab_up.yml
 	ansible-playbook playbooks/deploy.yml -e app_version=$(LAB_VERSION)
 
-## test: the whole test suite (lab up, lint, the collection's build and sanity test, pytest)
-test: up lint sanity pytest
+## test: the whole test suite: the lab up, then lint, the collection's sanity test and pytest side by side (lint and
+## sanity need no lab and take about two minutes of the run's first minutes; each one's output is printed whole
+## when it ends, pytest's line by line)
+test: up
+	$(MAKE) --no-print-directory -j3 --output-sync=line lint sanity pytest
+
+## check: the inner loop, no lab and no engine needed (about 3 minutes): lint, sanity and every test that needs no
+## lab, side by side. Then run the lab tests of the part you touched: pytest -m <area> (pytest.ini lists them).
+check: venv
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint sanity unit
 
 lint: venv
 	yamllint --strict .
@@ -30,6 +38,10 @@ sanity: venv
 
 pytest: venv
 	pytest -n 2
+
+## unit: every test that needs no lab: the plugins' Python, the repository's own checks, init, the workflows
+unit: venv
+	pytest -n 2 -m "not lab"
 
 ## acceptance: a real third-party service (Prefect server) from init to rollback on bare lab servers (~20 min)
 acceptance: venv
