@@ -56,12 +56,25 @@ def test_scenario_only_says_what_it_runs_on(scenario: str) -> None:
     assert all(p["name"].startswith("molecule-") for p in config["platforms"])
 
 
+def _remove_leftover_instances(scenario: str) -> None:
+    """An instance an interrupted run left behind: removed, so that every scenario starts from a new one (the
+    sequence has no destroy before create, and molecule's state starts empty: see MOLECULE_EPHEMERAL_DIRECTORY)."""
+    config = yaml.safe_load((ROOT / "molecule" / scenario / "molecule.yml").read_text())
+    names = [platform["name"] for platform in config["platforms"]]
+    subprocess.run(["docker", "rm", "-f", "--volumes", *names], capture_output=True, check=False, timeout=120)
+    assert not subprocess.run(["docker", "ps", "-aq", *[f"--filter=name=^{n}$" for n in names]],
+                              capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_molecule_scenario(scenario: str) -> None:
+def test_molecule_scenario(scenario: str, tmp_path) -> None:
     for image in [BASE_IMAGE, *NEEDS.get(scenario, [])]:
         require(_has_image(image), f"the lab image {image} is missing")
+    _remove_leftover_instances(scenario)
     env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", "ANSIBLE_FORCE_COLOR": "0",
-           "PY_COLORS": "0"}
+           "PY_COLORS": "0",
+           # A state of molecule's own for this run: it never believes an instance of an earlier run exists.
+           "MOLECULE_EPHEMERAL_DIRECTORY": str(tmp_path / "molecule")}
     result = subprocess.run([str(VENV_BIN / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900, check=False)
     output = result.stdout + result.stderr
