@@ -35,8 +35,8 @@ def lab() -> Lab:
 SHARED_LAB_MODULES = {"test_alerts.py", "test_deploy.py", "test_deploy_inputs.py", "test_faults.py",
                       "test_image_source.py", "test_lab.py", "test_rollback.py", "test_secrets.py", "test_service.py",
                       "test_workflow_inputs.py"}
-OWN_CONTAINERS_MODULES = {"test_lab_inputs.py", "test_lab_lifecycle.py", "test_molecule.py", "test_new_service.py",
-                          "test_setup.py", "test_third_party_app.py"}
+OWN_CONTAINERS_MODULES = {"test_bare_servers.py", "test_lab_inputs.py", "test_lab_lifecycle.py", "test_molecule.py",
+                          "test_third_party_app.py"}
 
 
 def queue_of(nodeid: str) -> str:
@@ -55,7 +55,7 @@ AREAS = {
     "test_faults.py": ["faults"],
     "test_deploy_inputs.py": ["inputs"], "test_lab_inputs.py": ["inputs", "setup"],
     "test_workflow_inputs.py": ["inputs", "pipeline"],
-    "test_setup.py": ["setup"], "test_new_service.py": ["setup"], "test_lab_lifecycle.py": ["setup"],
+    "test_bare_servers.py": ["setup"], "test_lab_lifecycle.py": ["setup"],
     "test_third_party_app.py": ["acceptance"], "test_init.py": ["setup"], "test_collection.py": ["setup"],
     "test_molecule.py": ["molecule"],
     "test_workflows.py": ["pipeline"],

@@ -3,7 +3,7 @@
 Prefect's server is a FastAPI + SQLAlchemy + Alembic application on PostgreSQL (asyncpg), written by people who
 never heard of steady.deploy. Its image is what a Prefect user builds (examples/third_party/prefect/Dockerfile:
 the `prefect` package from PyPI, `prefect server start --no-services`), built and pushed "elsewhere" by this test
-as the user's CI would. The path is tests/e2e/test_new_service.py's: build and install the collection, `init` from a
+as the user's CI would. The path is tests/e2e/test_bare_servers.py's: build and install the collection, `init` from a
 folder outside this repository, edit only the scaffolded inventory, `setup` two bare lab servers, deploy
 3.7.8, then 3.9.1 under load through the front balancer (six real Alembic migrations: v1 -> v2), roll back to
 3.7.8 under load (the schema stays at 3.9.1's: the migrations only add), verify.

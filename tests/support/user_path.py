@@ -1,5 +1,5 @@
 """A new user's path from outside this repository, shared by the end-to-end tests of a service that is not the
-reference one (tests/e2e/test_new_service.py, tests/e2e/test_third_party_app.py): a user's shell, the collection built and
+reference one (tests/e2e/test_bare_servers.py, tests/e2e/test_third_party_app.py): a user's shell, the collection built and
 installed as a user installs it, the scaffolded inventory pointed at lab servers, and timed steps."""
 from __future__ import annotations
 
