@@ -53,7 +53,7 @@ AREAS = {
     "test_service.py": ["deploy"], "test_alerts.py": ["deploy"], "test_lab.py": ["deploy"],
     "test_rollback.py": ["rollback"],
     "test_faults.py": ["faults"],
-    "test_deploy_inputs.py": ["inputs"], "test_lab_inputs.py": ["inputs", "setup"],
+    "test_deploy_inputs.py": ["inputs"], "test_refusals.py": ["inputs"], "test_lab_inputs.py": ["inputs", "setup"],
     "test_workflow_inputs.py": ["inputs", "pipeline"],
     "test_bare_servers.py": ["setup"], "test_lab_lifecycle.py": ["setup"],
     "test_third_party_app.py": ["acceptance"], "test_init.py": ["setup"], "test_collection.py": ["setup"],
@@ -99,11 +99,13 @@ def pytest_xdist_make_scheduler(config, log):
     return Queues(config, log)
 
 
-def _e2e_module(name: str):
-    """An e2e module by name: the one this run imported, or read from its file (a run of tests/unit alone)."""
+def _module(path: str):
+    """A test module by its path under tests/: the one this run imported, or read from its file (a run that did
+    not collect it)."""
+    name = path.rsplit("/", 1)[-1].removesuffix(".py")
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(f"_counts_{name}", Path(__file__).parent / "e2e" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_counts_{name}", Path(__file__).parent / path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -112,13 +114,13 @@ def _e2e_module(name: str):
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:  # noqa: ARG001 (pytest's hook)
     """The counts issue 11 asks to see in every run: the fault matrix's rows and the bad-input table's rows, and
     how many of their tests passed in this run."""
-    test_faults, test_deploy_inputs = _e2e_module("test_faults"), _e2e_module("test_deploy_inputs")
+    test_faults, bad_inputs = _module("e2e/test_faults.py"), _module("support/bad_inputs.py")
     passed = {report.nodeid.split("[")[0] for report in terminalreporter.stats.get("passed", [])
               if report.when == "call"}
     faults_run = sum(1 for where in test_faults.FAULTS.values() if f"tests/e2e/{where}" in passed)
-    inputs = len(test_deploy_inputs.RUNS)
+    inputs = len(bad_inputs.RUNS)
     inputs_run = sum(1 for report in terminalreporter.stats.get("passed", [])
-                     if report.when == "call" and "test_deploy_inputs.py::test_bad_input_is_refused_before_any_change" in report.nodeid)
+                     if report.when == "call" and "test_refusals.py::test_bad_input_is_refused_before_any_change" in report.nodeid)
     terminalreporter.write_line(
         f"fault matrix: {len(test_faults.FAULTS)} faults, {faults_run} passed in this run; "
         f"bad inputs: {inputs} rows, {inputs_run} passed in this run")

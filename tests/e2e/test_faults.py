@@ -264,6 +264,17 @@ def _freeze_app2_once_app1_serves(lab: Lab, version: str, playbook: str,
     return subprocess.CompletedProcess(run.args, run.returncode, out, ""), figures
 
 
+def _wait_for_woken_module(lab: Lab, host) -> None:
+    """Once a frozen host is woken, the module the run had started there goes on to its end (its controller is
+    gone): wait until no module of Ansible's runs on the host (each runs as `/bin/sh -c /usr/bin/python3 && sleep 0`
+    under the SSH session, pipelined), polling, so that the next run does not meet it half done. The pattern is
+    anchored: the shell that runs pgrep has the pattern in its own command line, but not at its start."""
+    deadline = time.monotonic() + 120
+    while ssh(lab, host, "pgrep", "-f", "^/bin/sh -c /usr/bin/python3 && sleep 0", check=False).returncode == 0:
+        assert time.monotonic() < deadline, f"a module still runs on {host.name} two minutes after it was woken"
+        time.sleep(0.5)
+
+
 def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
     """app2's machine freezes (its container paused) right after app1 switched to 1.1.1: the roll-out stops at
     app2, the run names it and what each host serves, releases the lock and reports; app1, switched, is rolled back
@@ -284,7 +295,7 @@ def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
         assert served_version(fleet, host) == before
         assert [e["version"] for e in ledger(fleet, host) if e["status"] == "live"] == [before]
     # app2 was frozen mid-run: whatever its switch did when it woke, the next run finds it and records it.
-    time.sleep(15)
+    _wait_for_woken_module(fleet, app2)
     _assert_converges(fleet, "1.1.1")
 
 
@@ -311,7 +322,7 @@ def test_f3_a_host_that_stops_answering_mid_rollback(fleet: Lab) -> None:
         assert [e["version"] for e in ledger(fleet, host) if e["status"] == "live"] == [version], host.name
     # app2 was frozen mid-switch: whatever its switch did when it woke, the same rollback again brings every host
     # to the target and every ledger in line.
-    time.sleep(15)
+    _wait_for_woken_module(fleet, app2)
     again = ansible_playbook("playbooks/rollback.yml", timeout=600)
     assert again.returncode == 0, said(again)[-3000:]
     assert not lock_exists(fleet)

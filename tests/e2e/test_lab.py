@@ -91,8 +91,16 @@ def test_each_app_host_pulled_the_service_image_from_the_registry(lab: Lab) -> N
         # A healthy container runs that image (pulled by tag, or by digest after a rollback or a digest deploy).
         image_id = ssh(lab, host, "docker", "image", "inspect", "--format", "{{.Id}}",
                        f"{lab.app_repository}@{digest}").stdout.strip()
-        healthy = ssh(lab, host, "docker", "ps", "-q", "--filter", "health=healthy").stdout.split()
-        running = ssh(lab, host, "docker", "inspect", "--format", "{{.Image}}", *healthy).stdout.split()
+        # Docker checks health every 10 s (the image's HEALTHCHECK): a container a test before this one started
+        # may still be "starting", so the engine is asked again for up to 30 s.
+        deadline = time.monotonic() + 30
+        while True:
+            healthy = ssh(lab, host, "docker", "ps", "-q", "--filter", "health=healthy").stdout.split()
+            running = ssh(lab, host, "docker", "inspect", "--format", "{{.Image}}", *healthy).stdout.split() \
+                if healthy else []
+            if image_id in running or time.monotonic() > deadline:
+                break
+            time.sleep(1)
         assert image_id in running, host.name
 
 

@@ -134,9 +134,10 @@ def test_verify_with_no_traffic_passes_and_says_no_data(fleet: Lab, tmp_path: Pa
 def test_verify_judges_real_traffic_and_fails_a_breached_threshold(fleet: Lab, tmp_path: Path) -> None:
     # The load outlasts both runs (each takes longer on a busy machine): a window without traffic is "no data".
     with Load(f"http://127.0.0.1:{fleet.balancer_port}", rate=50, workers=6, max_seconds=180):
-        time.sleep(15)
-        passing = verify("-e", "slo_gate_window=15s", "-e", f"verify_report_path={tmp_path / 'ok.json'}")
-        failing = verify("-e", "slo_gate_window=15s", "-e", "slo_gate_max_p95_seconds=0.0001",
+        # One window of traffic first (the lab scrapes every second).
+        time.sleep(8)
+        passing = verify("-e", "slo_gate_window=8s", "-e", f"verify_report_path={tmp_path / 'ok.json'}")
+        failing = verify("-e", "slo_gate_window=8s", "-e", "slo_gate_max_p95_seconds=0.0001",
                          "-e", f"verify_report_path={tmp_path / 'bad.json'}")
     assert passing.returncode == 0, said(passing)[-3000:]
     ok = json.loads((tmp_path / "ok.json").read_text())["slo"]
