@@ -88,7 +88,7 @@ def test_every_fault_of_the_matrix_has_its_test() -> None:
     for where in FAULTS.values():
         assert where.startswith("test_faults.py::"), f"every row in this module: {where}"
         module, function = where.split("::")
-        assert f"def {function}(" in (ROOT / "tests" / module).read_text(), where
+        assert f"def {function}(" in (ROOT / "tests" / "e2e" / module).read_text(), where
 
 
 def test_f10_almost_no_disk_under_the_engine(fleet: Lab) -> None:
