@@ -5,7 +5,7 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: up test check lint sanity pytest unit acceptance down venv
+.PHONY: up test check lint sanity pytest unit lint-beside sanity-beside acceptance down venv
 
 ## up: bring the local lab up and deploy the reference service's newest release on it (a no-op when it is live)
 LAB_VERSION ?= $(shell cat examples/service/VERSION)
@@ -14,10 +14,13 @@ up: venv
 	ansible-playbook playbooks/deploy.yml -e app_version=$(LAB_VERSION)
 
 ## test: the whole test suite: the lab up, then lint, the collection's sanity test and pytest side by side (lint and
-## sanity need no lab and take about two minutes of the run's first minutes; each one's output is printed whole
-## when it ends, pytest's line by line)
+## sanity need no lab: they take about two minutes beside pytest's first, at nice 10 like the tests' second queue,
+## and each one's output is printed whole when it ends; pytest's as it goes)
 test: up
-	$(MAKE) --no-print-directory -j3 --output-sync=line lint sanity pytest
+	$(MAKE) --no-print-directory -j3 lint-beside sanity-beside pytest
+
+lint-beside sanity-beside: %-beside: venv
+	@log=$$(mktemp); nice -n 10 $(MAKE) --no-print-directory $* >$$log 2>&1; rc=$$?; cat $$log; rm -f $$log; exit $$rc
 
 ## check: the inner loop, no lab and no engine needed (about 3 minutes): lint, sanity and every test that needs no
 ## lab, side by side. Then run the lab tests of the part you touched: pytest -m <area> (pytest.ini lists them).

@@ -41,8 +41,9 @@ def main() -> int:
         wall, code = timed(["make", "check"], env, logs / f"check-{run}.log")
         print(f"make check run {run}: {wall:.0f} s, exit {code} ({logs / f'check-{run}.log'})", flush=True)
         walls.append(wall)
-    print(f"make check: min {min(walls):.0f} s, median {statistics.median(walls):.0f} s, max {max(walls):.0f} s "
-          f"(target: at most 180 s)")
+    if walls:
+        print(f"make check: min {min(walls):.0f} s, median {statistics.median(walls):.0f} s, max {max(walls):.0f} s "
+              f"(target: at most 180 s)")
 
     if args.test:
         junit = logs / "test.xml"

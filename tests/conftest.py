@@ -75,7 +75,8 @@ def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:  # 
                                     "or SHARED_LAB_MODULES (tests/conftest.py)")
         if item.path.parent.name == "e2e" and module not in AREAS:
             raise pytest.UsageError(f"{item.nodeid}: name the areas of {module} in AREAS (tests/conftest.py)")
-        for area in AREAS.get(module, []) + (["unit"] if "unit" in item.path.parts else []):
+        under_tests = item.path.relative_to(Path(__file__).parent).parts
+        for area in AREAS.get(module, []) + (["unit"] if under_tests[0] == "unit" else []):
             item.add_marker(area)
 
 

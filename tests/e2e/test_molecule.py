@@ -21,7 +21,7 @@ NO_SCENARIO = {
     "deploy_notify": "runs on the controller (a webhook and the GitHub step summary)",
     "deploy_finish": "runs on the controller: releases the lock through deploy_lock (its own scenario) and reports "
                      "through deploy_notify; every failing run of tests/e2e/test_deploy.py ends through it",
-    "deploy_preflight": "checks the registry and the database a deploy uses: tests/e2e/test_deploy_inputs.py",
+    "deploy_preflight": "checks the registry and the database a deploy uses: tests/test_refusals.py, tests/e2e/test_deploy_inputs.py",
     "image_build": "runs on the controller (build and push to a registry): tests/e2e/test_deploy.py",
     "service_init": "runs on the controller (writes a new service's deploy configuration)",
     "slo_gate": "runs on the controller (asks Prometheus)",
