@@ -1,13 +1,14 @@
 """Two bare servers (SSH as `deploy` with sudo, no engine, no Docker) in a lab of their own, taken as a new user
 takes them, in order:
 
-1. playbooks/setup.yml: bad input and an unreachable server fail before any change, check mode changes nothing, a
-   real run makes both ready Docker hosts, a second run changes nothing, and a config change restarts the engine
-   without stopping running containers.
+1. setup (steady.deploy.setup from the collection's tarball, installed as a user installs it): bad input and an
+   unreachable server fail before any change, check mode changes nothing, a real run makes both ready Docker
+   hosts, a second run changes nothing, and a config change restarts the engine without stopping running
+   containers.
 2. A service that is not the reference one, from a folder outside this repository: build the collection's tarball,
-   install it, `init` the service's deploy configuration, edit only that inventory, `setup` the two servers (as the
-   user's own step: it finds them ready), deploy v1 and then v2 under constant load with 0 failed requests, roll
-   back under load, verify.
+   install it, `init` the service's deploy configuration, edit only that inventory, `setup` the two servers (the
+   user's own step: it finds them ready, made so by the same installed playbook in the first test), deploy v1 and
+   then v2 under constant load with 0 failed requests, roll back under load, verify.
 
 One lab for both (it used to be two, each installing the engine on two servers): the second test runs setup itself,
 so it proves the user's path whether or not the first one passed.
@@ -31,8 +32,8 @@ import pytest
 import yaml
 
 from bench.load import Load
-from support.lab import LAB_STATE, ROOT, ansible_playbook, labelled, require
-from support.user_path import Steps, install_collection, point_inventory_at_lab, said, wait_balancer
+from support.lab import LAB_STATE, ROOT, VENV_BIN, ansible_playbook, labelled, require
+from support.user_path import Steps, install_collection, point_inventory_at_lab, run, said, wait_balancer
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -125,9 +126,12 @@ def _text(result: subprocess.CompletedProcess[str]) -> str:
     return " ".join(result.stdout.split())
 
 
-def _setup(inventory: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def _setup(env: dict[str, str], inventory: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """steady.deploy.setup from the collection as a user installed it (the tarball, not this clone): the servers
+    are made Docker hosts by exactly what ships."""
     started = time.monotonic()
-    result = ansible_playbook("playbooks/setup.yml", "-i", inventory, *args, timeout=900)
+    result = run([str(VENV_BIN / "ansible-playbook"), "steady.deploy.setup", "-i", inventory, *args],
+                 Path(inventory).parent, env)
     return result, time.monotonic() - started
 
 
@@ -171,6 +175,7 @@ def _edit_inventory(deploy_dir: Path) -> None:
 
 
 def test_setup_makes_bare_servers_ready_docker_hosts(bare_lab: None, tmp_path: Path) -> None:
+    env = install_collection(tmp_path)
     inventory = _inventory(tmp_path / "hosts.yml", {"notes1": {"ansible_port": HOSTS["notes1"][0],
                                                              "server_setup_docker_group": True},
                                                    "notes2": {"ansible_port": HOSTS["notes2"][0]}})
@@ -183,34 +188,34 @@ def test_setup_makes_bare_servers_ready_docker_hosts(bare_lab: None, tmp_path: P
 
     # Bad input (an unknown engine source, Docker's source without its repository) and an unreachable server:
     # each fails with a message that says what to change, and nothing changes.
-    bad = _setup(inventory, "-e", "server_setup_engine_source=snap")[0]
+    bad = _setup(env, inventory, "-e", "server_setup_engine_source=snap")[0]
     assert bad.returncode != 0
     assert "server_setup_engine_source must be one of: distribution, docker, got: snap" in _text(bad), \
         bad.stdout[-3000:]
-    no_repo = _setup(inventory, "-e", "server_setup_engine_source=docker")[0]
+    no_repo = _setup(env, inventory, "-e", "server_setup_engine_source=docker")[0]
     assert no_repo.returncode != 0
     assert "set server_setup_docker_repo_url to the http(s) URL" in _text(no_repo), no_repo.stdout[-3000:]
     ghost = _inventory(tmp_path / "ghost.yml", {"ghost": {"ansible_port": CLOSED_PORT}})
-    unreachable = _setup(ghost)[0]
+    unreachable = _setup(env, ghost)[0]
     assert unreachable.returncode != 0
     assert f"ghost cannot be reached over SSH as deploy at 127.0.0.1:{CLOSED_PORT}" in _text(unreachable), \
         unreachable.stdout[-3000:]
 
     # Check mode: passes, says what it would install, changes nothing (notes2 stops once it says Python is
     # missing). Docker's repository is only rendered: its sources file must name the URL and the release.
-    check = _setup(inventory, "--check", "--diff")[0]
+    check = _setup(env, inventory, "--check", "--diff")[0]
     assert check.returncode == 0, check.stdout[-4000:]
     assert "notes1: would install python3-requests, python3-apt, docker.io" in _text(check), check.stdout[-4000:]
     assert "notes2: would install python3 first, then python3-requests, python3-apt, docker.io" in _text(check)
     assert '+    "live-restore": true' in check.stdout, check.stdout[-4000:]
-    repo_check = _setup(inventory, "--check", "--diff", "--limit", "notes1", *DOCKER_REPO)[0]
+    repo_check = _setup(env, inventory, "--check", "--diff", "--limit", "notes1", *DOCKER_REPO)[0]
     assert repo_check.returncode == 0, repo_check.stdout[-4000:]
     assert "+URIs: https://apt.invalid/debian" in repo_check.stdout and "+Suites: bookworm" in repo_check.stdout
     assert "would install python3-requests, python3-apt, docker-ce, docker-ce-cli, containerd.io" \
         in _text(repo_check), repo_check.stdout[-4000:]
     assert {host: _state(host) for host in HOSTS} == before, "check mode or a refused run changed a server"
 
-    first, first_seconds = _setup(inventory)
+    first, first_seconds = _setup(env, inventory)
     assert first.returncode == 0, first.stdout[-4000:]
     for host in HOSTS:
         assert _recap(first, host)["failed"] == 0
@@ -227,18 +232,18 @@ def test_setup_makes_bare_servers_ready_docker_hosts(bare_lab: None, tmp_path: P
     assert _ssh("notes1", "docker info --format '{{.ServerVersion}}'", check=False).returncode == 0
     assert _ssh("notes2", "docker info --format '{{.ServerVersion}}'", check=False).returncode != 0
 
-    second, second_seconds = _setup(inventory)
+    second, second_seconds = _setup(env, inventory)
     assert second.returncode == 0, second.stdout[-4000:]
     assert {host: _recap(second, host)["changed"] for host in HOSTS} == {"notes1": 0, "notes2": 0}, \
         second.stdout[-4000:]
 
-    ready_check = _setup(inventory, "--check")[0]
+    ready_check = _setup(env, inventory, "--check")[0]
     assert ready_check.returncode == 0, ready_check.stdout[-4000:]
     assert {host: _recap(ready_check, host)["changed"] for host in HOSTS} == {"notes1": 0, "notes2": 0}, \
         "check mode on a ready server must find nothing to change"
 
     # A ready server is not switched to the other engine source: refused before any change.
-    switch = _setup(inventory, "--limit", "notes1", *DOCKER_REPO)[0]
+    switch = _setup(env, inventory, "--limit", "notes1", *DOCKER_REPO)[0]
     assert switch.returncode != 0
     assert "notes1 already has docker.io installed" in _text(switch), switch.stdout[-3000:]
 
@@ -250,7 +255,7 @@ def test_setup_makes_bare_servers_ready_docker_hosts(bare_lab: None, tmp_path: P
     _ssh("notes2", f"timeout 30 sh -c 'until sudo docker info >/dev/null 2>&1; do sleep 1; done' && {probe}")
     started = _ssh("notes2", "sudo docker inspect -f '{{.State.StartedAt}} {{.State.Pid}}' probe").stdout
     assert _ssh("notes2", "sudo docker info --format '{{.LiveRestoreEnabled}}'").stdout.strip() == "false"
-    restarted = _setup(inventory, "--limit", "notes2")[0]
+    restarted = _setup(env, inventory, "--limit", "notes2")[0]
     assert restarted.returncode == 0, restarted.stdout[-4000:]
     assert re.search(r"Turn live-restore on in the running engine\] \**\nchanged: \[notes2\]", restarted.stdout)
     assert re.search(r"Restart the engine\] \**\nchanged: \[notes2\]", restarted.stdout), restarted.stdout[-4000:]
