@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.bad_inputs import RUNS as BAD_INPUTS
 from support.lab import Lab, load_lab, require
 
 
@@ -100,13 +101,12 @@ def pytest_xdist_make_scheduler(config, log):
     return Queues(config, log)
 
 
-def _module(path: str):
-    """A test module by its path under tests/: the one this run imported, or read from its file (a run that did
-    not collect it)."""
-    name = path.rsplit("/", 1)[-1].removesuffix(".py")
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(f"_counts_{name}", Path(__file__).parent / path)
+def _test_faults():
+    """The fault matrix's module: the one this run imported, or read from its file (a run that did not collect it)."""
+    if "test_faults" in sys.modules:
+        return sys.modules["test_faults"]
+    path = Path(__file__).parent / "e2e" / "test_faults.py"
+    spec = importlib.util.spec_from_file_location("_counts_test_faults", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -115,11 +115,11 @@ def _module(path: str):
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:  # noqa: ARG001 (pytest's hook)
     """The counts issue 11 asks to see in every run: the fault matrix's rows and the bad-input table's rows, and
     how many of their tests passed in this run."""
-    test_faults, bad_inputs = _module("e2e/test_faults.py"), _module("support/bad_inputs.py")
+    test_faults = _test_faults()
     passed = {report.nodeid.split("[")[0] for report in terminalreporter.stats.get("passed", [])
               if report.when == "call"}
     faults_run = sum(1 for where in test_faults.FAULTS.values() if f"tests/e2e/{where}" in passed)
-    inputs = len(bad_inputs.RUNS)
+    inputs = len(BAD_INPUTS)
     inputs_run = sum(1 for report in terminalreporter.stats.get("passed", [])
                      if report.when == "call" and "test_refusals.py::test_bad_input_is_refused_before_any_change" in report.nodeid)
     terminalreporter.write_line(

@@ -174,8 +174,14 @@ def _edit_inventory(deploy_dir: Path) -> None:
     app_file.write_text(yaml.safe_dump(app, sort_keys=False))
 
 
-def test_setup_makes_bare_servers_ready_docker_hosts(bare_lab: None, tmp_path: Path) -> None:
-    env = install_collection(tmp_path)
+@pytest.fixture(scope="module")
+def user_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The collection's tarball built and installed as a user installs it, once for both tests; the user's shell."""
+    return install_collection(tmp_path_factory.mktemp("user"))
+
+
+def test_setup_makes_bare_servers_ready_docker_hosts(bare_lab: None, user_env: dict[str, str], tmp_path: Path) -> None:
+    env = user_env
     inventory = _inventory(tmp_path / "hosts.yml", {"notes1": {"ansible_port": HOSTS["notes1"][0],
                                                              "server_setup_docker_group": True},
                                                    "notes2": {"ansible_port": HOSTS["notes2"][0]}})
@@ -266,7 +272,8 @@ def test_setup_makes_bare_servers_ready_docker_hosts(bare_lab: None, tmp_path: P
     _ssh("notes2", "sudo docker rm -f probe >/dev/null")
 
 
-def test_a_new_service_from_init_to_rollback_on_bare_servers(bare_lab: None, tmp_path: Path) -> None:
+def test_a_new_service_from_init_to_rollback_on_bare_servers(bare_lab: None, user_env: dict[str, str],
+                                                            tmp_path: Path) -> None:
     steps = Steps()
     # The lab serves this service, not the reference one: its own database, and no Redis it does not use.
     ours = {c.name: c for c in docker.from_env().containers.list(filters={"label": f"io.steady.lab={LAB}"})}
@@ -276,8 +283,8 @@ def test_a_new_service_from_init_to_rollback_on_bare_servers(bare_lab: None, tmp
          "select current_database(), current_user"])
     assert databases.exit_code == 0 and databases.output.decode().strip() == "notes|notes", databases.output
 
-    # 1. The collection, built and installed as a user installs it.
-    env = install_collection(tmp_path)
+    # 1. The collection, built and installed as a user installs it (the module's user_env).
+    env = user_env
     service = tmp_path / "notes"
     service.mkdir()
 
