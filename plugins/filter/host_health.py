@@ -18,8 +18,8 @@ def host_health_summary(df_stdout: str, meminfo: str, dependencies: list[dict], 
     if not memory.get("MemTotal"):
         raise ValueError("/proc/meminfo has no MemTotal")
     used = round(100.0 * (1 - memory.get("MemAvailable", memory.get("MemFree", 0)) / memory["MemTotal"]), 1)
-    # The probes run with failed_when: false (so every check is reported), which also clears their `failed`:
-    # wait_for says state=started only when the port answered.
+    # Each probe as host_health_read (or a wait_for with failed_when: false) reports it: state=started only when
+    # the port answered.
     deps = [{"name": d["name"], "host": d["host"], "port": int(d["port"]),
              "reachable": not r.get("failed", False) and r.get("state") == "started"}
             for d, r in zip(dependencies, reach_results)]

@@ -12,7 +12,7 @@ VERSION_BODY = json.dumps({"version": "1.2.3", "build": 42})
 
 class Handler(BaseHTTPRequestHandler):
     """/version: 200 JSON; /down: 503; /warming/N: 503 for the first N requests, then 200 JSON;
-    /text: 200 plain text; /slow: answers after 1 s."""
+    /text: 200 plain text; /slow: answers after 1 s; /open/v2/ and /login/v2/: a registry's 200 and 401."""
     hits: Counter
 
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
@@ -29,6 +29,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.answer(200, VERSION_BODY, "application/json")
         elif self.path == "/text":
             self.answer(200, "x" * 1000, "text/plain")
+        elif self.path == "/open/v2/":  # a registry that lets anyone read
+            self.answer(200, "{}", "application/json")
+        elif self.path == "/login/v2/":  # a registry that wants a login first
+            self.answer(401, '{"errors": [{"code": "UNAUTHORIZED"}]}', "application/json")
         elif self.path == "/slow":
             time.sleep(1)
             self.answer(200, VERSION_BODY, "application/json")
