@@ -77,7 +77,7 @@ def engine(method: str, path: str, timeout: float = 30) -> tuple[int, bytes] | N
         conn.request(method, path)
         answer = conn.getresponse()
         return answer.status, answer.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):  # no engine there, or no HTTP from it: the CLI says why
         return None
     finally:
         conn.close()

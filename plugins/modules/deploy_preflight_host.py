@@ -13,8 +13,9 @@ DOCUMENTATION = r"""
 module: deploy_preflight_host
 short_description: Read whether an app host's engine answers, its free disk and whether it reaches the registry
 description:
-  - Asks the host's Docker engine for its version (on its local socket, else with the C(docker) CLI), measures the
-    free space of the file system that holds I(docker_root), and asks I(registry_url) for C(/v2/) from the host.
+  - Asks the host's Docker engine for its version (on its local socket, else with the C(docker) CLI), looks up the
+    Python modules the C(community.docker) modules need, measures the free space of the file system that holds
+    I(docker_root), and asks I(registry_url) for C(/v2/) from the host.
   - It only reads, and never fails because a check did not pass; the caller judges what it returns.
 author: steady maintainers (!UNKNOWN)
 options:
@@ -65,6 +66,12 @@ engine:
       description: Why the engine did not answer; empty when it did.
       type: str
       returned: always
+missing_python_modules:
+  description: Python modules the C(community.docker) modules need on the host (C(requests)) that the host's
+    Python lacks; empty when it has them all.
+  returned: always
+  type: list
+  elements: str
 free_mb:
   description: MiB free for unprivileged use on the file system of I(docker_root) (what C(df -Pm) calls
     available); null when it could not be measured.
@@ -89,6 +96,7 @@ registry:
       returned: always
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -120,6 +128,12 @@ def read_engine(timeout: float) -> dict:
     return {"answers": True, "version": proc.stdout.strip(), "msg": ""}
 
 
+def missing_modules(names: tuple[str, ...] = ("requests",)) -> list[str]:
+    """The Python modules the deploy's community.docker modules need on the host that this Python lacks (looked
+    up, not imported: the import alone would cost this call more than the rest of it)."""
+    return [name for name in names if importlib.util.find_spec(name) is None]
+
+
 def free_mb(path: str) -> tuple[int | None, str]:
     try:
         stats = os.statvfs(path)
@@ -145,7 +159,8 @@ def main() -> None:
     )
     p = module.params
     free, free_msg = free_mb(p["docker_root"])
-    module.exit_json(changed=False, engine=read_engine(p["timeout"]), free_mb=free, free_msg=free_msg,
+    module.exit_json(changed=False, engine=read_engine(p["timeout"]), missing_python_modules=missing_modules(),
+                     free_mb=free, free_msg=free_msg,
                      registry=read_registry(p["registry_url"], p["timeout"]) if p["registry_url"] else None)
 
 

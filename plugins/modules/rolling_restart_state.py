@@ -16,7 +16,8 @@ description:
     labelled C(io.steady.app=<app_name>) (the proxy among them), looks up the id of I(image) when given, and the
     SHA-1 of C(<base_dir>/proxy/nginx.conf).
   - Asks the Docker engine on its local socket, else with the C(docker) CLI (a context or C(DOCKER_HOST) elsewhere).
-  - It only reads, and fails only when the engine cannot list the containers.
+  - It only reads, and fails only when the engine cannot list the containers or look the image up. An image
+    that is not on the host is no failure, its id is empty.
 author: steady maintainers (!UNKNOWN)
 options:
   app_name:
@@ -125,7 +126,9 @@ def list_containers(app_name: str) -> list[dict]:
             raise SwitchError(f"the engine could not list the containers: {status} {body[:300]!r}")
         return [{key: found.get(key) for key in FIELDS} for found in json.loads(body)]
     ids = docker("ps", "-aq", "--no-trunc", "--filter", f"label={label}").split()
-    return [from_inspect(found) for found in json.loads(docker("container", "inspect", *ids))] if ids else []
+    # A container removed between the two calls is left out (inspect prints the others and fails for it).
+    inspected = docker("container", "inspect", *ids, check=False) if ids else ""
+    return [from_inspect(found) for found in json.loads(inspected or "[]")]
 
 
 def image_id(image: str) -> str:
@@ -134,6 +137,8 @@ def image_id(image: str) -> str:
     answer = engine("GET", f"/images/{quote(image, safe='/:@')}/json")
     if answer is not None:
         status, body = answer
+        if status not in (200, 404):
+            raise SwitchError(f"the engine could not look up the image {image}: {status} {body[:300]!r}")
         return str(json.loads(body).get("Id", "")) if status == 200 else ""
     return docker("image", "inspect", "--format", "{{.Id}}", image, check=False)
 

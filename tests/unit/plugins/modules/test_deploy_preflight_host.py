@@ -65,3 +65,33 @@ def test_a_registry_that_does_not_answer_is_status_0_with_the_reason() -> None:
         port = sock.getsockname()[1]
     found = preflight.read_registry(f"http://127.0.0.1:{port}/", timeout=2)
     assert found["status"] == 0 and "refused" in found["msg"].lower()
+
+
+def test_a_python_without_requests_is_named(monkeypatch) -> None:
+    assert preflight.missing_modules() == [], "this venv has requests"
+    assert preflight.missing_modules(("requests", "no_such_module_here")) == ["no_such_module_here"]
+
+
+def test_an_engine_that_answers_no_http_falls_back_to_the_cli(tmp_path, monkeypatch) -> None:
+    """Something on the socket that is no engine (garbage instead of HTTP): the CLI is asked, no traceback."""
+    import socket as sockets
+    import threading
+    path = tmp_path / "garbage.sock"
+    server = sockets.socket(sockets.AF_UNIX)
+    server.bind(str(path))
+    server.listen()
+
+    def answer_garbage() -> None:
+        conn, _ = server.accept()
+        conn.recv(1024)
+        conn.sendall(b"this is no HTTP\r\n\r\n")
+        conn.close()
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
+    monkeypatch.setenv("PATH", cli(tmp_path / "bin", 'echo "Cannot connect to the Docker daemon" >&2; exit 1'))
+    try:
+        assert preflight.read_engine(timeout=2) == {"answers": False, "version": "",
+                                                    "msg": "Cannot connect to the Docker daemon"}
+    finally:
+        server.close()

@@ -74,3 +74,22 @@ esac"""
 def test_no_container_through_the_cli_is_an_empty_list(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PATH", cli(tmp_path / "bin", 'test "$1" = ps || exit 9'))
     assert state.list_containers("app") == []
+
+
+def test_an_engine_error_on_the_image_lookup_fails_instead_of_saying_absent(engine_api) -> None:
+    engine_api.answers["/images/r/app:1.0.0/json"] = (500, {"message": "layer store broken"})
+    try:
+        state.image_id("r/app:1.0.0")
+    except state.SwitchError as error:
+        assert "could not look up the image r/app:1.0.0: 500" in str(error)
+    else:
+        raise AssertionError("an engine error must not read as a missing image")
+
+
+def test_a_container_gone_between_the_listing_and_the_inspect_is_left_out(tmp_path, monkeypatch) -> None:
+    script = f"""case "$1" in
+  ps) echo c1 c2 ;;
+  container) printf '%s\\n' '{json.dumps(INSPECTED)}'; echo "Error: No such container: c2" >&2; exit 1 ;;
+esac"""
+    monkeypatch.setenv("PATH", cli(tmp_path / "bin", script))
+    assert [c["Names"] for c in state.list_containers("app")] == [["/app-20240101-1.0.0"]]
