@@ -22,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
-VENV_BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.deploy import said, served_version  # noqa: E402
+from support.lab import ansible_playbook, load_lab  # noqa: E402
+
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 
 
@@ -51,31 +52,18 @@ def _containers(lab: str) -> dict[str, float]:
     return out
 
 
-def measure(lab: str, argv: list[str], env: dict[str, str]) -> dict[str, float]:
+def measure(lab: str, args: list[str], env: dict[str, str]) -> dict[str, float]:
     before, busy, started = _containers(lab), _busy_seconds(), time.monotonic()
-    run = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                         timeout=900, check=False)
+    run = ansible_playbook(*args, env=env)
     wall, busy, after = time.monotonic() - started, _busy_seconds() - busy, _containers(lab)
     if run.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed:\n{(run.stdout + run.stderr)[-3000:]}")
+        sys.exit(f"ansible-playbook {' '.join(args)} failed:\n{said(run)[-3000:]}")
     delta = {k: after[k] - before.get(k, 0.0) for k in after}
     hosts = {k: v for k, v in delta.items() if "-app" in k and "/" not in k}
     inner = sum(delta.get(f"{k}/inner", 0.0) for k in hosts)
-    lab = sum(v for k, v in delta.items() if "/" not in k)
+    lab_total = sum(v for k, v in delta.items() if "/" not in k)
     return {"wall": wall, "cpu": busy, "hosts_own": sum(hosts.values()) - inner, "inside_hosts": inner,
-            "controller": busy - lab}
-
-
-def _lab() -> tuple[str, int]:
-    """The lab's name and its first app host's HTTP port, from inventories/local (the files Ansible reads)."""
-    inventory = ROOT / "inventories" / "local"
-    name = yaml.safe_load((inventory / "group_vars" / "all" / "lab.yml").read_text())["lab_name"]
-    hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]["app_hosts"]["hosts"]
-    return name, int(next(iter(hosts.values()))["lab_http_port"])
-
-
-def _served(port: int) -> str:
-    return httpx.get(f"http://127.0.0.1:{port}/version", timeout=5).json()["version"]
+            "controller": busy - lab_total}
 
 
 def main() -> None:
@@ -85,25 +73,22 @@ def main() -> None:
     parser.add_argument("--versions", default="1.1.0,1.1.1", help="two releases in the lab registry")
     args = parser.parse_args()
     versions = args.versions.split(",")
-    lab, port = _lab()
-    base_env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-                "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"}
+    lab = load_lab()
     with tempfile.TemporaryDirectory(prefix="deploy-cpu-") as tmp:
         other = Path(tmp) / "ansible_collections" / "steady" / "deploy"
         subprocess.run(["git", "worktree", "add", "--detach", str(other), args.ref], cwd=ROOT, check=True,
                        capture_output=True, timeout=120)
         try:
             sides = {
-                "this clone": (ROOT / "playbooks", base_env),
-                args.ref: (other / "playbooks", {**base_env, "ANSIBLE_COLLECTIONS_PATH": f"{tmp}:{ROOT / '.venv' / 'collections'}"}),
+                "this clone": (ROOT / "playbooks", {}),
+                args.ref: (other / "playbooks", {"ANSIBLE_COLLECTIONS_PATH": f"{tmp}:{ROOT / '.venv' / 'collections'}"}),
             }
             figures: dict[tuple[str, str], list[dict[str, float]]] = {}
             for run in range(args.runs):
                 for side, (playbooks, env) in sides.items():
-                    version = versions[1] if _served(port) == versions[0] else versions[0]
+                    version = versions[1] if served_version(lab, lab.hosts[0]) == versions[0] else versions[0]
                     for kind in ("deploy", "no-op"):
-                        found = measure(lab, [str(VENV_BIN / "ansible-playbook"), str(playbooks / "deploy.yml"),
-                                         "-e", f"app_version={version}"], env)
+                        found = measure(lab.name, [str(playbooks / "deploy.yml"), "-e", f"app_version={version}"], env)
                         figures.setdefault((side, kind), []).append(found)
                         print(f"run {run + 1} {side:>12} {kind:6} {version}: " + ", ".join(
                             f"{k} {v:.1f} s" for k, v in found.items()), flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 import pytest
 
@@ -67,17 +68,15 @@ def test_a_registry_that_does_not_answer_is_status_0_with_the_reason() -> None:
     assert found["status"] == 0 and "refused" in found["msg"].lower()
 
 
-def test_a_python_without_requests_is_named(monkeypatch) -> None:
+def test_a_python_without_requests_is_named() -> None:
     assert preflight.missing_modules() == [], "this venv has requests"
     assert preflight.missing_modules(("requests", "no_such_module_here")) == ["no_such_module_here"]
 
 
 def test_an_engine_that_answers_no_http_falls_back_to_the_cli(tmp_path, monkeypatch) -> None:
     """Something on the socket that is no engine (garbage instead of HTTP): the CLI is asked, no traceback."""
-    import socket as sockets
-    import threading
     path = tmp_path / "garbage.sock"
-    server = sockets.socket(sockets.AF_UNIX)
+    server = socket.socket(socket.AF_UNIX)
     server.bind(str(path))
     server.listen()
 

@@ -6,6 +6,8 @@ import hashlib
 import json
 from urllib.parse import quote
 
+import pytest
+
 import ansible_collections.steady.deploy.plugins.modules.rolling_restart_state as state
 from support.engine_api import cli
 from support.fake_docker import UPSTREAM_OLD
@@ -36,12 +38,8 @@ def test_the_engine_lists_the_services_containers_with_the_fields_the_role_reads
 
 
 def test_an_engine_that_cannot_list_fails_with_its_answer(engine_api) -> None:
-    try:
+    with pytest.raises(state.SwitchError, match="could not list the containers: 404"):
         state.list_containers("app")
-    except state.SwitchError as error:
-        assert "could not list the containers: 404" in str(error)
-    else:
-        raise AssertionError("a listing that failed must raise")
 
 
 def test_an_image_is_looked_up_by_its_reference_and_a_missing_one_is_empty(engine_api) -> None:
@@ -78,12 +76,9 @@ def test_no_container_through_the_cli_is_an_empty_list(tmp_path, monkeypatch) ->
 
 def test_an_engine_error_on_the_image_lookup_fails_instead_of_saying_absent(engine_api) -> None:
     engine_api.answers["/images/r/app:1.0.0/json"] = (500, {"message": "layer store broken"})
-    try:
+    # An engine error must not read as a missing image.
+    with pytest.raises(state.SwitchError, match="could not look up the image r/app:1.0.0: 500"):
         state.image_id("r/app:1.0.0")
-    except state.SwitchError as error:
-        assert "could not look up the image r/app:1.0.0: 500" in str(error)
-    else:
-        raise AssertionError("an engine error must not read as a missing image")
 
 
 def test_a_container_gone_between_the_listing_and_the_inspect_is_left_out(tmp_path, monkeypatch) -> None:
