@@ -2,13 +2,10 @@
 fails the deploy it reports on. Runs on the controller only: no lab needed."""
 from __future__ import annotations
 
-import json
 import re
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,6 +13,7 @@ import yaml
 
 from support.lab import ansible_playbook
 from support.deploy import recap, said
+from support.webhook import Webhook
 
 import ansible_collections.steady.deploy.plugins.filter.notify as notify
 
@@ -91,42 +89,10 @@ def test_summary_is_a_heading_and_a_table_with_cells_escaped_after_redaction() -
 
 # --- the role, run by ansible-playbook on the controller ---------------------------------------------------------
 
-class Webhook:
-    """An HTTP listener on 127.0.0.1 that records every request body and answers `status`."""
-
-    def __init__(self, status: int = 200) -> None:
-        self.status = status
-        self.bodies: list[bytes] = []
-        self.paths: list[str] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-                hook.paths.append(self.path)
-                hook.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                self.send_response(hook.status)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{HOOK_PATH}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def payloads(self) -> list[dict]:
-        return [json.loads(body) for body in self.bodies]
-
-
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    hook.thread.start()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
+    with Webhook(path=HOOK_PATH) as hook:
+        yield hook
 
 
 def closed_port_url() -> str:

@@ -25,6 +25,7 @@ import pytest
 
 from bench.load import Load
 from support.lab import ROOT, VENV_BIN, Lab, ansible_playbook, ssh
+from support.webhook import Webhook
 from support.deploy import (APP, FAULTY, LOCK, balancer_ready, container_ids, containers, delete_from_registry, deploy,
                             forget_image_on_host, ledger, live_entry, lock_exists, read_lock, reset_fleet,
                             running_app_containers, said, schema_revision, served_version, started_at, write_lock)
@@ -41,6 +42,10 @@ FAULTS = {
     "F5 the database is down at the preflight": "test_faults.py::test_f5_the_database_down_at_the_preflight",
     "F5 the database goes down during the migration":
         "test_faults.py::test_f5_the_database_down_during_the_migration",
+    "F5 the database answers nothing at the preflight":
+        "test_faults.py::test_f5_the_database_answers_nothing_at_the_preflight",
+    "F5 the database stops answering once the deploy holds the lock":
+        "test_faults.py::test_f5_the_database_stops_answering_once_the_deploy_holds_the_lock",
     "F6 two deploys at once": "test_faults.py::test_f6_two_deploys_at_once",
     "F7 killed, then run again from another controller":
         "test_faults.py::test_f7_killed_then_run_again_from_another_controller",
@@ -151,25 +156,66 @@ def test_f5_the_database_down_at_the_preflight(fleet: Lab) -> None:
     assert "PLAY [1. Preflight: take the deploy lock]" not in said(result), "refused before the lock"
 
 
-def test_f5_the_database_down_during_the_migration(fleet: Lab) -> None:
-    """The database stops the moment the deploy holds the lock (after its preflight reached the database): the
-    backup and the migration find it gone, and no host is switched."""
-    run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", "app_version=1.1.0"],
-                           cwd=ROOT, env=_env(),
+# A paused container is a server that accepts connections (the kernel completes the handshake) and answers nothing,
+# as an overloaded or wedged one does. Without a bound, the run waited on it until it was killed, holding the lock.
+SILENT_DATABASE = "accepted the connection but did not answer within 10 s (db_migrate_connect_timeout)"
+
+
+def test_f5_the_database_answers_nothing_at_the_preflight(fleet: Lab) -> None:
+    """The preflight's real query gives up after db_migrate_connect_timeout: refused before the lock and any
+    notification (the run is bounded by the subprocess's timeout: it used to hang)."""
+    with Webhook() as hook:
+        _postgres("pause", fleet)
+        try:
+            result = deploy("1.1.0", "-e", f"deploy_notify_webhook_url={hook.url}", timeout=240)
+        finally:
+            _postgres("unpause", fleet)
+    _assert_survived(fleet, result, "app1: could not read the schema revision: the database at postgres.",
+                     {h.name: "1.0.0" for h in fleet.hosts})
+    assert SILENT_DATABASE in said(result)
+    assert "PLAY [1. Preflight: take the deploy lock]" not in said(result), "refused before the lock"
+    assert hook.bodies == [], "no event before the lock"
+
+
+def _deploy_and_once_locked(lab: Lab, fault: str, heal: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Deploys 1.1.0, and does `docker <fault>` to the database the moment the deploy holds the lock (after its
+    preflight's query); `docker <heal>` once the run ended."""
+    run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", "app_version=1.1.0",
+                            *extra], cwd=ROOT, env=_env(),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 300
-        while not lock_exists(fleet) and run.poll() is None and time.monotonic() < deadline:
+        while not lock_exists(lab) and run.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert lock_exists(fleet), "the deploy never took the lock"
-        _postgres("stop", fleet)
+        assert lock_exists(lab), "the deploy never took the lock"
+        _postgres(fault, lab)
         out, _ = run.communicate(timeout=600)
     finally:
         if run.poll() is None:
             run.kill()
-        _postgres("start", fleet)
-        _wait_database(fleet)
-    result = subprocess.CompletedProcess(run.args, run.returncode, out, "")
+        _postgres(heal, lab)
+        _wait_database(lab)
+    return subprocess.CompletedProcess(run.args, run.returncode, out, "")
+
+
+def test_f5_the_database_stops_answering_once_the_deploy_holds_the_lock(fleet: Lab) -> None:
+    """The database freezes the moment the deploy holds the lock: the migration step's own read of the revision
+    gives up within its bound, the lock is released once, and one "failed" event names the database. No host is
+    switched."""
+    with Webhook() as hook:
+        result = _deploy_and_once_locked(fleet, "pause", "unpause", "-e", f"deploy_notify_webhook_url={hook.url}")
+    _assert_survived(fleet, result, SILENT_DATABASE, {h.name: "1.0.0" for h in fleet.hosts})
+    assert "No host was switched" in said(result)
+    events = [p["text"] for p in hook.payloads()]
+    assert len(events) == 2 and "started" in events[0] and "failed" in events[1], events
+    assert "did not answer within 10 s" in events[1], events
+    assert schema_revision(fleet) == "0001"
+
+
+def test_f5_the_database_down_during_the_migration(fleet: Lab) -> None:
+    """The database stops the moment the deploy holds the lock (after its preflight reached the database): the
+    backup and the migration find it gone, and no host is switched."""
+    result = _deploy_and_once_locked(fleet, "stop", "start")
     _assert_survived(fleet, result, "could not read the schema revision", {h.name: "1.0.0" for h in fleet.hosts})
     assert "No host was switched" in said(result) or "no host was switched" in said(result)
     assert schema_revision(fleet) == "0001"
@@ -621,6 +667,7 @@ def test_f9_the_rollback_target_gone_everywhere(fleet: Lab) -> None:
     text = said(result)
     assert re.search(rf"app\d: the image of release {entry['release_id']}", text), text[-3000:]
     assert "Nothing was changed" in text
+    assert "PLAY [1. Preflight: take the deploy lock]" not in text, "refused before the lock"
     assert {h.name: started_at(fleet, h) for h in fleet.hosts} == started
     assert {h.name: ledger(fleet, h) for h in fleet.hosts} == ledgers
     _assert_converges(fleet, "1.1.1")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from support.lab import ROOT, Lab, ansible_playbook, ssh
-from support.deploy import APP, deploy, ledger, lock_exists, said, served_version
+from support.deploy import APP, deploy, ledger, lock_exists, recap, said, served_version
 
 pytestmark = pytest.mark.lab
 
@@ -80,6 +80,28 @@ def test_a_release_missing_from_the_registry_is_refused_and_not_built(lab: Lab) 
     # What served before still serves, and the lock is free for the next deploy.
     assert {served_version(lab, h) for h in lab.hosts} == {"1.2.1"}
     assert not lock_exists(lab)
+
+
+def test_a_digest_that_is_not_the_tags_is_refused_before_the_lock(lab: Lab) -> None:
+    """A digest pasted from another release: the tag names another image in the registry, or no image at all. The
+    run is refused in its first play, before the lock and any notification, and nothing changes."""
+    serving = ledger(lab, lab.hosts[0])[-1]
+    assert serving["version"] == "1.2.1" and serving["status"] == "live"
+    other = build_elsewhere(lab, "1.2.0")
+    assert other != serving["digest"]
+    assert not in_registry(lab, "1.2.8")
+    for version, names in (("1.2.0", other), ("1.2.8", "the registry has no such tag")):
+        result = deploy(version, "-e", f"app_image_digest={serving['digest']}", "-e", NO_CONTEXT)
+        text = said(result)
+        assert result.returncode != 0
+        assert (f"app_image_digest: {serving['digest']} is not what {lab.app_repository}:{version} names in the "
+                f"registry ({names})") in text, text[-3000:]
+        assert "PLAY [1. Preflight: take the deploy lock]" not in text and "Nothing to do" not in text
+        # Refused on the controller, in the run's first play: no host was contacted.
+        assert list(recap(result)) == ["localhost"] and recap(result)["localhost"]["failed"] == 1, text[-1500:]
+    assert not lock_exists(lab)
+    assert {served_version(lab, h) for h in lab.hosts} == {"1.2.1"}
+    assert [e["release_id"] for e in ledger(lab, lab.hosts[0])][-1] == serving["release_id"]
 
 
 def test_verify_without_a_version_endpoint_asks_the_engine_which_image_serves(lab: Lab, tmp_path: Path) -> None:

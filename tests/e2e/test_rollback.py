@@ -14,7 +14,8 @@ import pytest
 from bench.load import Load
 from support.lab import Lab, ansible_playbook, ssh
 from support.deploy import (APP, balancer_ready, container_ids, containers, deploy, forget_image_on_host, ledger,
-                            live_entry, lock_exists, reset_fleet, said, schema_revision, served_version)
+                            live_entry, lock_exists, reset_fleet, said, schema_revision, served_version, started_at)
+from support.webhook import Webhook
 
 pytestmark = pytest.mark.lab
 
@@ -73,6 +74,23 @@ def test_rollback_to_a_named_release(fleet: Lab) -> None:
         assert served_version(fleet, host) == "1.1.0"
         assert live_entry(fleet, host)["release_id"] == target
     assert not lock_exists(fleet)
+
+
+def test_a_rollback_to_a_release_no_ledger_has_is_refused_before_the_lock(fleet: Lab) -> None:
+    """Every ledger read that can refuse a rollback runs before the lock: nothing is locked, switched or sent."""
+    started = {h.name: started_at(fleet, h) for h in fleet.hosts}
+    ledgers = {h.name: ledger(fleet, h) for h in fleet.hosts}
+    with Webhook() as hook:
+        result = rollback("-e", "rollback_to=9.9.9", "-e", f"deploy_notify_webhook_url={hook.url}")
+    text = said(result)
+    assert result.returncode != 0
+    assert "app1: the ledger has no release '9.9.9' to go back to." in text, text[-3000:]
+    assert "The rollback was refused before the lock: no host was switched." in text
+    assert "PLAY [1. Preflight: take the deploy lock]" not in text
+    assert hook.bodies == [], "no event before the lock"
+    assert not lock_exists(fleet)
+    assert {h.name: started_at(fleet, h) for h in fleet.hosts} == started
+    assert {h.name: ledger(fleet, h) for h in fleet.hosts} == ledgers
 
 
 def test_an_image_gone_from_the_host_comes_from_the_registry(fleet: Lab) -> None:
