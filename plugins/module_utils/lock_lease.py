@@ -86,7 +86,7 @@ def lease_take(path: str, holder: Holder, lease_seconds: int, take_over: str = "
         current = lease_read(path)
         if not current:
             reason = "free"
-        elif current.get("release_id") == holder["release_id"]:
+        elif _same_run(current, holder["release_id"], holder.get("run_id", "")):
             reason = "ours"
         elif expires_in(current, now) <= 0:
             reason = "expired"
@@ -101,6 +101,12 @@ def lease_take(path: str, holder: Holder, lease_seconds: int, take_over: str = "
                 "replaced": current if reason in ("expired", "taken_over") else {}}
 
 
+def _same_run(current: Holder, release_id: str, run_id: str) -> bool:
+    """Whether the lock is held by this run. Two controllers that deploy the same version in the same second have
+    the same release id: the run id, unique per run, tells them apart (a lock written without one has "")."""
+    return bool(release_id) and current.get("release_id") == release_id and current.get("run_id", "") == run_id
+
+
 class LeaseLost(Exception):
     """The run's lease is gone: broken by an operator, or expired and taken by another run."""
 
@@ -109,26 +115,27 @@ class LeaseLost(Exception):
         self.holder = holder
 
 
-def lease_renew(path: str, release_id: str, lease_seconds: int, now: Optional[float] = None) -> Holder:
-    """Push the lease of `release_id` on by lease_seconds from now. Raises LeaseLost when the lock is not this
-    run's any more: a run that lost its lock must stop, not take it back."""
+def lease_renew(path: str, release_id: str, lease_seconds: int, now: Optional[float] = None,
+                run_id: str = "") -> Holder:
+    """Push the lease of the run (`release_id`, `run_id`) on by lease_seconds from now. Raises LeaseLost when the
+    lock is not this run's any more: a run that lost its lock must stop, not take it back."""
     with _guarded(path):
         now = time.time() if now is None else now
         current = lease_read(path)
-        if current.get("release_id") != release_id or not release_id:
+        if not _same_run(current, release_id, run_id):
             raise LeaseLost(current)
         new = _stamp(current, float(current.get("taken_at_epoch", now)), now, lease_seconds)
         _write(path, new)
         return new
 
 
-def lease_release(path: str, release_id: str = "", ci_run: str = "") -> dict[str, Any]:
-    """Free the lock when it is held by `release_id`, or by the CI run `ci_run` (a cancelled job releases what
-    its run took). Any other holder's lock stays."""
+def lease_release(path: str, release_id: str = "", ci_run: str = "", run_id: str = "") -> dict[str, Any]:
+    """Free the lock when it is held by the run (`release_id`, `run_id`), or by the CI run `ci_run` (a cancelled
+    job releases what its run took). Any other holder's lock stays."""
     with _guarded(path):
         current = lease_read(path)
-        mine = bool(current) and ((release_id and current.get("release_id") == release_id)
-                                  or (ci_run and current.get("ci_run") == ci_run))
+        mine = bool(current) and (_same_run(current, release_id, run_id)
+                                  or bool(ci_run and current.get("ci_run") == ci_run))
         if mine:
             os.unlink(path)
         return {"released": bool(mine), "holder": current}

@@ -16,9 +16,10 @@ description:
     take it; the file is replaced atomically.
   - C(take) takes a free lock, renews this run's own, and takes over one whose lease is over or whose release is
     I(take_over); otherwise it returns C(acquired=false) and the holder, and does not fail.
-  - C(renew) fails when the lock is no longer held by I(release_id) (broken, or expired and taken by another run).
-  - C(release) removes the lock only when I(release_id) or I(ci_run) holds it; C(break) removes it whoever holds
-    it, or only when I(release_id) still does when one is given. C(show) changes nothing.
+  - C(renew) fails when the lock is no longer held by I(release_id) and I(run_id) (broken, or expired and taken by
+    another run).
+  - C(release) removes the lock only when I(release_id) and I(run_id), or I(ci_run), hold it; C(break) removes it
+    whoever holds it, or only when I(release_id) still does when one is given. C(show) changes nothing.
 author: steady maintainers (!UNKNOWN)
 options:
   path:
@@ -48,6 +49,12 @@ options:
     type: str
     default: ""
     description: The run's release id, for C(renew), C(release) and C(break).
+  run_id:
+    type: str
+    default: ""
+    description:
+      - The run's own id, for C(renew) and C(release); C(take) reads it from I(holder).
+      - Unique per run, so two runs with the same release id (the same version, the same second) are two holders.
   ci_run:
     type: str
     default: ""
@@ -121,6 +128,7 @@ def main() -> None:
             "lease_seconds": {"type": "int", "default": 1800},
             "take_over": {"type": "str", "default": ""},
             "release_id": {"type": "str", "default": ""},
+            "run_id": {"type": "str", "default": ""},
             "ci_run": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
@@ -134,10 +142,10 @@ def main() -> None:
             result.update(lease_take(p["path"], p["holder"], p["lease_seconds"], p["take_over"]))
             result["changed"] = result["acquired"]
         elif p["action"] == "renew":
-            result.update(holder=lease_renew(p["path"], p["release_id"], p["lease_seconds"]), acquired=True,
-                          reason="ours", changed=True)
+            renewed = lease_renew(p["path"], p["release_id"], p["lease_seconds"], run_id=p["run_id"])
+            result.update(holder=renewed, acquired=True, reason="ours", changed=True)
         elif p["action"] == "release":
-            released = lease_release(p["path"], p["release_id"], p["ci_run"])
+            released = lease_release(p["path"], p["release_id"], p["ci_run"], p["run_id"])
             result.update(holder=released["holder"], changed=released["released"])
         else:
             broken = lease_break(p["path"], p["release_id"])

@@ -26,9 +26,10 @@ import pytest
 from bench.load import Load
 from support.lab import ROOT, VENV_BIN, Lab, ansible_playbook, ssh
 from support.webhook import Webhook
-from support.deploy import (APP, FAULTY, LOCK, balancer_ready, container_ids, containers, delete_from_registry, deploy,
-                            forget_image_on_host, ledger, live_entry, lock_exists, read_lock, reset_fleet,
-                            running_app_containers, said, schema_revision, served_version, started_at, write_lock)
+from support.deploy import (APP, FAULTY, LOCK, balancer_ready, container_ids, containers, delete_from_registry,
+                            deploy, end_and_wake, forget_image_on_host, freeze, ledger, live_entry, lock_exists,
+                            read_lock, reset_fleet, running_app_containers, said, schema_revision, served_version,
+                            started_at, wait_for_woken_module, write_lock)
 
 pytestmark = pytest.mark.lab
 
@@ -38,6 +39,8 @@ FAULTS = {
     "F2 the migration fails": "test_faults.py::test_f2_the_migration_fails",
     "F3 a host stops answering mid-roll-out": "test_faults.py::test_f3_a_host_that_stops_answering_mid_roll_out",
     "F3 a host stops answering mid-rollback": "test_faults.py::test_f3_a_host_that_stops_answering_mid_rollback",
+    "F3 the migration host stops answering during a restore":
+        "test_faults.py::test_f3_the_migration_host_stops_answering_during_a_restore",
     "F4 the registry is down": "test_faults.py::test_f4_the_registry_down",
     "F5 the database is down at the preflight": "test_faults.py::test_f5_the_database_down_at_the_preflight",
     "F5 the database goes down during the migration":
@@ -255,6 +258,46 @@ def test_the_documented_restore_brings_a_dump_back_into_a_scratch_database(fleet
         conn.execute("DROP DATABASE app_restore_check WITH (FORCE)")
 
 
+def test_f3_the_migration_host_stops_answering_during_a_restore(fleet: Lab) -> None:
+    """app1 (the migration host, which also holds the lock) freezes the moment the restore holds the lock: the run
+    does not end silently with the lock held. The controller notices, sends one "failed" naming the host, says the
+    lock could not be released (its host is gone) and fails. Once app1 is back its lock is the restore's own,
+    freed here as an operator would (lock.yml's break), and nothing else is left."""
+    app1 = fleet.hosts[0]
+    backup = ledger(fleet, app1)[-1]["backup"].rsplit("/", 1)[1]
+    with _database(fleet, "postgres") as conn:
+        conn.execute("DROP DATABASE IF EXISTS app_restore_gone WITH (FORCE)")
+        conn.execute("CREATE DATABASE app_restore_gone")
+    with Webhook() as hook:
+        run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/restore.yml", "-e",
+                                f"db_restore_file={backup}", "-e", "db_restore_database=app_restore_gone", "-e",
+                                "db_restore_confirm=app_restore_gone", "-e", f"deploy_notify_webhook_url={hook.url}"],
+                               cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        paused = False
+        try:
+            deadline = time.monotonic() + 300
+            while not lock_exists(fleet) and run.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert lock_exists(fleet), "the restore never took the lock"
+            freeze(f"{fleet.name}-{app1.name}")
+            paused = True
+            out, _ = run.communicate(timeout=600)
+        finally:
+            end_and_wake(run, f"{fleet.name}-{app1.name}", paused)
+    assert run.returncode != 0
+    assert "app1, the migration host, stopped answering during the restore of" in out, out[-3000:]
+    assert "the deploy lock could not be released" in out, out[-3000:]
+    events = [p["text"] for p in hook.payloads()]
+    assert len(events) == 2 and "started" in events[0] and "failed" in events[1], events
+    assert "stopped answering during the restore" in events[1], events
+    wait_for_woken_module(fleet, app1)
+    broken = ansible_playbook("playbooks/lock.yml", "-e", "deploy_lock_action=break", timeout=120)
+    assert broken.returncode == 0 and not lock_exists(fleet), said(broken)[-2000:]
+    with _database(fleet, "postgres") as conn:
+        conn.execute("DROP DATABASE app_restore_gone WITH (FORCE)")
+
+
 def _database(lab: Lab, name: str) -> psycopg.Connection:
     return psycopg.connect(host="127.0.0.1", port=lab.postgres_port, user="app", dbname=name,
                            password=lab.db_password, autocommit=True, connect_timeout=5)
@@ -262,19 +305,6 @@ def _database(lab: Lab, name: str) -> psycopg.Connection:
 
 def _env() -> dict[str, str]:
     return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
-
-
-def _freeze(container: str) -> None:
-    """`docker pause`: the cgroup freezer stops every process of the host at once. Under load the freezer can
-    give up (runc: "unable to freeze") while a process is busy in the kernel; the same pause a moment later
-    works, so it is tried up to 5 times, 0.2 s apart."""
-    for attempt in range(5):
-        paused = subprocess.run(["docker", "pause", container], capture_output=True, text=True, timeout=60)
-        if paused.returncode == 0:
-            return
-        assert "unable to freeze" in paused.stderr, paused.stderr
-        time.sleep(0.2 * (attempt + 1))
-    raise AssertionError(f"docker pause {container} failed 5 times: {paused.stderr}")
 
 
 def _freeze_app2_once_app1_serves(lab: Lab, version: str, playbook: str,
@@ -295,30 +325,16 @@ def _freeze_app2_once_app1_serves(lab: Lab, version: str, playbook: str,
         deadline = time.monotonic() + 400
         while run.poll() is None and time.monotonic() < deadline:
             if served_version(lab, app1) == version:
-                _freeze(f"{lab.name}-{app2.name}")
+                freeze(f"{lab.name}-{app2.name}")
                 paused = True
                 break
             time.sleep(0.1)
         assert paused, f"app1 never served {version}"
         out, _ = run.communicate(timeout=900)
     finally:
-        if run.poll() is None:
-            run.kill()
-        if paused:
-            subprocess.run(["docker", "unpause", f"{lab.name}-{app2.name}"], check=False, timeout=60)
+        end_and_wake(run, f"{lab.name}-{app2.name}", paused)
         figures = [load.stop().summary() for load in loads]
     return subprocess.CompletedProcess(run.args, run.returncode, out, ""), figures
-
-
-def _wait_for_woken_module(lab: Lab, host) -> None:
-    """Once a frozen host is woken, the module the run had started there goes on to its end (its controller is
-    gone): wait until no module of Ansible's runs on the host (each runs as `/bin/sh -c /usr/bin/python3 && sleep 0`
-    under the SSH session, pipelined), polling, so that the next run does not meet it half done. The pattern is
-    anchored: the shell that runs pgrep has the pattern in its own command line, but not at its start."""
-    deadline = time.monotonic() + 120
-    while ssh(lab, host, "pgrep", "-f", "^/bin/sh -c /usr/bin/python3 && sleep 0", check=False).returncode == 0:
-        assert time.monotonic() < deadline, f"a module still runs on {host.name} two minutes after it was woken"
-        time.sleep(0.5)
 
 
 def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
@@ -341,7 +357,7 @@ def test_f3_a_host_that_stops_answering_mid_roll_out(fleet: Lab) -> None:
         assert served_version(fleet, host) == before
         assert [e["version"] for e in ledger(fleet, host) if e["status"] == "live"] == [before]
     # app2 was frozen mid-run: whatever its switch did when it woke, the next run finds it and records it.
-    _wait_for_woken_module(fleet, app2)
+    wait_for_woken_module(fleet, app2)
     _assert_converges(fleet, "1.1.1")
 
 
@@ -368,7 +384,7 @@ def test_f3_a_host_that_stops_answering_mid_rollback(fleet: Lab) -> None:
         assert [e["version"] for e in ledger(fleet, host) if e["status"] == "live"] == [version], host.name
     # app2 was frozen mid-switch: whatever its switch did when it woke, the same rollback again brings every host
     # to the target and every ledger in line.
-    _wait_for_woken_module(fleet, app2)
+    wait_for_woken_module(fleet, app2)
     again = ansible_playbook("playbooks/rollback.yml", timeout=600)
     assert again.returncode == 0, said(again)[-3000:]
     assert not lock_exists(fleet)

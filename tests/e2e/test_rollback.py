@@ -4,6 +4,7 @@ and deploy.yml's automatic rollback after a failed SLO gate are rows of the faul
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -12,9 +13,10 @@ import httpx
 import pytest
 
 from bench.load import Load
-from support.lab import Lab, ansible_playbook, ssh
+from support.lab import ROOT, VENV_BIN, Lab, ansible_playbook, ssh
 from support.deploy import (APP, balancer_ready, container_ids, containers, deploy, forget_image_on_host, ledger,
-                            live_entry, lock_exists, reset_fleet, said, schema_revision, served_version, started_at)
+                            live_entry, lock_exists, reset_fleet, said, schema_revision, served_version, started_at,
+                            end_and_wake, freeze, wait_for_woken_module)
 from support.webhook import Webhook
 
 pytestmark = pytest.mark.lab
@@ -123,6 +125,40 @@ def test_rollback_with_the_database_goes_to_the_recorded_revision(fleet: Lab) ->
         assert ready["status"] == "ready" and ready["schema_revision"] == "0001"
         assert ready["version"] == "1.0.0"
     assert fleet.db_password not in result.stdout + result.stderr
+
+
+def test_a_migration_host_that_stops_answering_during_the_database_rollback_is_said(fleet: Lab) -> None:
+    """app1 (the migration host, which also holds the lock) freezes as the database step starts: the run does not end
+    silently with the lock held. The controller names the host, sends "failed", says the lock could not be released
+    and fails. Once app1 is back the lock is freed as an operator would (lock.yml's break)."""
+    app1 = fleet.hosts[0]
+    with Webhook() as hook:
+        run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/rollback.yml", "-e",
+                                "rollback_to=1.0.0", "-e", "rollback_database=true", "-e",
+                                f"deploy_notify_webhook_url={hook.url}"], cwd=ROOT,
+                               env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines, paused = [], False
+        try:
+            for line in run.stdout:
+                lines.append(line)
+                if line.startswith("PLAY [4. Take the database back"):
+                    freeze(f"{fleet.name}-{app1.name}")
+                    paused = True
+            run.wait(timeout=600)
+        finally:
+            end_and_wake(run, f"{fleet.name}-{app1.name}", paused)
+    out = "".join(lines)
+    assert paused, out[-3000:]
+    assert run.returncode != 0
+    assert "app1, the migration host, stopped answering while the database was taken back." in out, out[-3000:]
+    assert "the deploy lock could not be released" in out, out[-3000:]
+    events = [p["text"] for p in hook.payloads()]
+    assert len(events) == 2 and "started" in events[0] and "failed" in events[1], events
+    wait_for_woken_module(fleet, app1)
+    broken = ansible_playbook("playbooks/lock.yml", "-e", "deploy_lock_action=break", timeout=120)
+    assert broken.returncode == 0 and not lock_exists(fleet), said(broken)[-2000:]
+    assert {served_version(fleet, h) for h in fleet.hosts} == {"1.0.0"}
 
 
 def test_verify_with_no_traffic_passes_and_says_no_data(fleet: Lab, tmp_path: Path) -> None:

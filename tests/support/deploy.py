@@ -142,3 +142,35 @@ def container_ids(lab: Lab, host) -> dict[str, str]:
     out = ssh(lab, host, "docker", "ps", "-a", "--no-trunc", "--filter", f"label=io.steady.app={APP}", "--format",
               "{{.Names}}\t{{.ID}}").stdout
     return dict(line.split("\t") for line in out.splitlines())
+
+
+def freeze(container: str) -> None:
+    """`docker pause`: the cgroup freezer stops every process of the host at once. Under load the freezer can
+    give up (runc: "unable to freeze") while a process is busy in the kernel; the same pause a moment later
+    works, so it is tried up to 5 times, 0.2 s apart."""
+    for attempt in range(5):
+        paused = subprocess.run(["docker", "pause", container], capture_output=True, text=True, timeout=60)
+        if paused.returncode == 0:
+            return
+        assert "unable to freeze" in paused.stderr, paused.stderr
+        time.sleep(0.2 * (attempt + 1))
+    raise AssertionError(f"docker pause {container} failed 5 times: {paused.stderr}")
+
+
+def end_and_wake(run: subprocess.Popen[str], container: str, frozen: bool) -> None:
+    """After a run that froze a host's container: kill the run if it still runs, and wake the container."""
+    if run.poll() is None:
+        run.kill()
+    if frozen:
+        subprocess.run(["docker", "unpause", container], check=False, timeout=60)
+
+
+def wait_for_woken_module(lab: Lab, host) -> None:
+    """Once a frozen host is woken, the module the run had started there goes on to its end (its controller is
+    gone): wait until no module of Ansible's runs on the host (each runs as `/bin/sh -c /usr/bin/python3 && sleep 0`
+    under the SSH session, pipelined), polling, so that the next run does not meet it half done. The pattern is
+    anchored: the shell that runs pgrep has the pattern in its own command line, but not at its start."""
+    deadline = time.monotonic() + 120
+    while ssh(lab, host, "pgrep", "-f", "^/bin/sh -c /usr/bin/python3 && sleep 0", check=False).returncode == 0:
+        assert time.monotonic() < deadline, f"a module still runs on {host.name} two minutes after it was woken"
+        time.sleep(0.5)

@@ -119,13 +119,32 @@ def test_bad_arguments_change_nothing(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+def test_one_release_id_is_two_runs_when_their_run_ids_differ(tmp_path: Path) -> None:
+    """Two controllers that deploy the same version in the same second compute the same release id: the run id,
+    unique per run, keeps the second out of the first's lock (it used to take it as "ours"), and neither renews nor
+    releases the other's lease."""
+    path = str(tmp_path / "deploy-lock.json")
+    assert lease_take(path, holder("same", run_id="first"), 600, now=NOW)["acquired"]
+    refused = lease_take(path, holder("same", run_id="second"), 600, now=NOW)
+    assert (refused["acquired"], refused["reason"]) == (False, "held")
+    with pytest.raises(LeaseLost):
+        lease_renew(path, "same", 600, now=NOW + 1, run_id="second")
+    assert not lease_release(path, release_id="same", run_id="second")["released"]
+    assert lease_read(path)["run_id"] == "first"
+    # The run itself goes on as before: a retried take is "ours", a renewal and a release work.
+    assert lease_take(path, holder("same", run_id="first"), 600, now=NOW + 2)["reason"] == "ours"
+    assert lease_renew(path, "same", 600, now=NOW + 3, run_id="first")["run_id"] == "first"
+    assert lease_release(path, release_id="same", run_id="first")["released"]
+
+
 def _race(path: str, release_id: str, take_over: str, start: multiprocessing.synchronize.Event,
-          results: multiprocessing.Queue) -> None:
+          results: multiprocessing.Queue, run_id: str = "") -> None:
     start.wait(10)
-    results.put((release_id, lease_take(path, holder(release_id), 600, take_over=take_over)["acquired"]))
+    taken = lease_take(path, holder(release_id, run_id=run_id), 600, take_over=take_over)["acquired"]
+    results.put((run_id or release_id, taken))
 
 
-@pytest.mark.parametrize("case", ["free", "expired", "taken over"])
+@pytest.mark.parametrize("case", ["free", "expired", "taken over", "same release id"])
 def test_of_runs_taking_the_same_lock_at_once_exactly_one_gets_it(tmp_path: Path, case: str) -> None:
     """16 processes released at the same instant: free lock, an expired lease, and a take-over of the same dead
     holder (the race rm-then-mkdir lost: every racer removed and recreated the lock, and several held it)."""
@@ -136,8 +155,11 @@ def test_of_runs_taking_the_same_lock_at_once_exactly_one_gets_it(tmp_path: Path
         lease_take(path, holder("dead"), 3600)
     context = multiprocessing.get_context("fork")
     start, results = context.Event(), context.Queue()
-    racers = [context.Process(target=_race, args=(path, f"run-{n}", "dead" if case == "taken over" else "",
-                                                  start, results)) for n in range(16)]
+    # "same release id": controllers that deploy the same version in the same second, each with its own run id.
+    same = case == "same release id"
+    racers = [context.Process(target=_race, args=(path, "same" if same else f"run-{n}",
+                                                  "dead" if case == "taken over" else "", start, results,
+                                                  f"run-{n}" if same else "")) for n in range(16)]
     for racer in racers:
         racer.start()
     start.set()
@@ -146,4 +168,4 @@ def test_of_runs_taking_the_same_lock_at_once_exactly_one_gets_it(tmp_path: Path
         racer.join(timeout=30)
     winners = [run for run, acquired in outcome.items() if acquired]
     assert len(winners) == 1, outcome
-    assert lease_read(path)["release_id"] == winners[0]
+    assert lease_read(path)["run_id" if same else "release_id"] == winners[0]
