@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -24,6 +25,13 @@ pytestmark = pytest.mark.lab
 
 def rollback(*extra: str) -> subprocess.CompletedProcess[str]:
     return ansible_playbook("playbooks/rollback.yml", *extra, timeout=600)
+
+
+def rollback_in_background(*extra: str) -> subprocess.Popen[str]:
+    """rollback.yml in a process group of its own, its output read line by line as it runs."""
+    return subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/rollback.yml", *extra], cwd=ROOT,
+                            env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def verify(*extra: str) -> subprocess.CompletedProcess[str]:
@@ -75,6 +83,43 @@ def test_rollback_to_a_named_release(fleet: Lab) -> None:
     for host in fleet.hosts:
         assert served_version(fleet, host) == "1.1.0"
         assert live_entry(fleet, host)["release_id"] == target
+    assert not lock_exists(fleet)
+
+
+def test_a_live_release_that_changed_after_the_target_was_found_is_not_rolled_back_over(fleet: Lab) -> None:
+    """The target is found before the lock; a run that held the lock then may make another release live. Here the
+    rollback is stopped (SIGSTOP) as its preflight ends, app1's live release changes, and the rollback goes on: under
+    the lock it reads the ledger again, refuses, and switches nothing."""
+    app1 = fleet.hosts[0]
+    path = f"/var/lib/steady/{APP}/ledger.json"
+    original = ssh(fleet, app1, "cat", path).stdout
+    changed = json.loads(original)
+    live = [e for e in changed["releases"] if e["status"] == "live"][-1]
+    before_id, live["release_id"] = live["release_id"], "20991231235959-9.9.9"
+    started = {h.name: started_at(fleet, h) for h in fleet.hosts}
+    run = rollback_in_background("-e", "rollback_to=1.0.0")
+    lines, edited = [], False
+    try:
+        for line in run.stdout:
+            lines.append(line)
+            if line.startswith("PLAY [1. Preflight: stop here"):
+                os.killpg(run.pid, signal.SIGSTOP)
+                try:
+                    ssh(fleet, app1, "sh", "-c", f"cat > {path}.t && mv {path}.t {path}", input=json.dumps(changed))
+                    edited = True
+                finally:
+                    os.killpg(run.pid, signal.SIGCONT)
+        run.wait(timeout=600)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        ssh(fleet, app1, "sh", "-c", f"cat > {path}.t && mv {path}.t {path}", input=original)
+    text = "".join(lines)
+    assert edited, text[-3000:]
+    assert run.returncode != 0
+    assert (f"app1: its live release is now 20991231235959-9.9.9, not {before_id} as when the rollback's target was "
+            "found") in text, text[-3000:]
+    assert {h.name: started_at(fleet, h) for h in fleet.hosts} == started, "no host was switched"
     assert not lock_exists(fleet)
 
 
@@ -133,11 +178,8 @@ def test_a_migration_host_that_stops_answering_during_the_database_rollback_is_s
     and fails. Once app1 is back the lock is freed as an operator would (lock.yml's break)."""
     app1 = fleet.hosts[0]
     with Webhook() as hook:
-        run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/rollback.yml", "-e",
-                                "rollback_to=1.0.0", "-e", "rollback_database=true", "-e",
-                                f"deploy_notify_webhook_url={hook.url}"], cwd=ROOT,
-                               env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
-                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        run = rollback_in_background("-e", "rollback_to=1.0.0", "-e", "rollback_database=true", "-e",
+                                     f"deploy_notify_webhook_url={hook.url}")
         lines, paused = [], False
         try:
             for line in run.stdout:

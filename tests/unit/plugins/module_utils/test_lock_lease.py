@@ -135,6 +135,11 @@ def test_one_release_id_is_two_runs_when_their_run_ids_differ(tmp_path: Path) ->
     assert lease_take(path, holder("same", run_id="first"), 600, now=NOW + 2)["reason"] == "ours"
     assert lease_renew(path, "same", 600, now=NOW + 3, run_id="first")["run_id"] == "first"
     assert lease_release(path, release_id="same", run_id="first")["released"]
+    # A lock written without a run id (by an older collection) is not the run's own either.
+    assert lease_take(path, holder("old"), 600, now=NOW)["acquired"]
+    assert lease_take(path, holder("old", run_id="new"), 600, now=NOW + 1)["reason"] == "held"
+    with pytest.raises(LeaseLost):
+        lease_renew(path, "old", 600, now=NOW + 2, run_id="new")
 
 
 def _race(path: str, release_id: str, take_over: str, start: multiprocessing.synchronize.Event,
