@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from bench.load import Load
-from support.lab import ROOT, VENV_BIN, Lab, ansible_playbook, ssh
+from support.lab import ROOT, Lab, ansible_playbook, ansible_playbook_in_background, ssh
 from support.webhook import Webhook
 from support.deploy import (APP, FAULTY, LOCK, balancer_ready, container_ids, containers, delete_from_registry,
                             deploy, end_and_wake, forget_image_on_host, freeze, ledger, live_entry, lock_exists,
@@ -183,9 +183,7 @@ def test_f5_the_database_answers_nothing_at_the_preflight(fleet: Lab) -> None:
 def _deploy_and_once_locked(lab: Lab, fault: str, heal: str, *extra: str) -> subprocess.CompletedProcess[str]:
     """Deploys 1.1.0, and does `docker <fault>` to the database the moment the deploy holds the lock (after its
     preflight's query); `docker <heal>` once the run ended."""
-    run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", "app_version=1.1.0",
-                            *extra], cwd=ROOT, env=_env(),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = ansible_playbook_in_background("playbooks/deploy.yml", "-e", "app_version=1.1.0", *extra)
     try:
         deadline = time.monotonic() + 300
         while not lock_exists(lab) and run.poll() is None and time.monotonic() < deadline:
@@ -269,11 +267,10 @@ def test_f3_the_migration_host_stops_answering_during_a_restore(fleet: Lab) -> N
         conn.execute("DROP DATABASE IF EXISTS app_restore_gone WITH (FORCE)")
         conn.execute("CREATE DATABASE app_restore_gone")
     with Webhook() as hook:
-        run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/restore.yml", "-e",
-                                f"db_restore_file={backup}", "-e", "db_restore_database=app_restore_gone", "-e",
-                                "db_restore_confirm=app_restore_gone", "-e", f"deploy_notify_webhook_url={hook.url}"],
-                               cwd=ROOT, env=_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+        run = ansible_playbook_in_background("playbooks/restore.yml", "-e", f"db_restore_file={backup}", "-e",
+                                             "db_restore_database=app_restore_gone", "-e",
+                                             "db_restore_confirm=app_restore_gone", "-e",
+                                             f"deploy_notify_webhook_url={hook.url}")
         paused = False
         try:
             deadline = time.monotonic() + 300
@@ -303,10 +300,6 @@ def _database(lab: Lab, name: str) -> psycopg.Connection:
                            password=lab.db_password, autocommit=True, connect_timeout=5)
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0"}
-
-
 def _freeze_app2_once_app1_serves(lab: Lab, version: str, playbook: str,
                                   *extra: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
     """Runs `playbook` under load straight at app1 and app3 (app2's freeze is no fault of the run's), each request
@@ -318,8 +311,7 @@ def _freeze_app2_once_app1_serves(lab: Lab, version: str, playbook: str,
              for h in (app1, app3)]
     for load in loads:
         load.start()
-    run = subprocess.Popen([str(VENV_BIN / "ansible-playbook"), playbook, *extra], cwd=ROOT, env=_env(),
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    run = ansible_playbook_in_background(playbook, *extra)
     paused = False
     try:
         deadline = time.monotonic() + 400
@@ -571,10 +563,7 @@ NO_MIGRATIONS = '"app_migration_command": []'
 
 
 def _deploy_in_background(version: str, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/deploy.yml", "-e", f"app_version={version}",
-                             *extra], cwd=ROOT, env=_env(),
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    return ansible_playbook_in_background("playbooks/deploy.yml", "-e", f"app_version={version}", *extra)
 
 
 def _environment(lab: Lab, host, container: str) -> str:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from bench.load import Load
-from support.lab import ROOT, VENV_BIN, Lab, ansible_playbook, ssh
+from support.lab import Lab, ansible_playbook, ansible_playbook_in_background, ssh
 from support.deploy import (APP, balancer_ready, container_ids, containers, deploy, forget_image_on_host, ledger,
                             live_entry, lock_exists, reset_fleet, said, schema_revision, served_version, started_at,
                             end_and_wake, freeze, wait_for_woken_module)
@@ -25,13 +25,6 @@ pytestmark = pytest.mark.lab
 
 def rollback(*extra: str) -> subprocess.CompletedProcess[str]:
     return ansible_playbook("playbooks/rollback.yml", *extra, timeout=600)
-
-
-def rollback_in_background(*extra: str) -> subprocess.Popen[str]:
-    """rollback.yml in a process group of its own, its output read line by line as it runs."""
-    return subprocess.Popen([str(VENV_BIN / "ansible-playbook"), "playbooks/rollback.yml", *extra], cwd=ROOT,
-                            env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def verify(*extra: str) -> subprocess.CompletedProcess[str]:
@@ -97,7 +90,7 @@ def test_a_live_release_that_changed_after_the_target_was_found_is_not_rolled_ba
     live = [e for e in changed["releases"] if e["status"] == "live"][-1]
     before_id, live["release_id"] = live["release_id"], "20991231235959-9.9.9"
     started = {h.name: started_at(fleet, h) for h in fleet.hosts}
-    run = rollback_in_background("-e", "rollback_to=1.0.0")
+    run = ansible_playbook_in_background("playbooks/rollback.yml", "-e", "rollback_to=1.0.0")
     lines, edited = [], False
     try:
         for line in run.stdout:
@@ -178,8 +171,8 @@ def test_a_migration_host_that_stops_answering_during_the_database_rollback_is_s
     and fails. Once app1 is back the lock is freed as an operator would (lock.yml's break)."""
     app1 = fleet.hosts[0]
     with Webhook() as hook:
-        run = rollback_in_background("-e", "rollback_to=1.0.0", "-e", "rollback_database=true", "-e",
-                                     f"deploy_notify_webhook_url={hook.url}")
+        run = ansible_playbook_in_background("playbooks/rollback.yml", "-e", "rollback_to=1.0.0", "-e",
+                                             "rollback_database=true", "-e", f"deploy_notify_webhook_url={hook.url}")
         lines, paused = [], False
         try:
             for line in run.stdout:

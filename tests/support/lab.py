@@ -98,12 +98,23 @@ def ssh(lab: Lab, host: AppHost, *argv: str, check: bool = True,
     )
 
 
+def _playbook_env(env: dict[str, str] | None) -> dict[str, str]:
+    return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+            "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", **(env or {})}
+
+
 def ansible_playbook(*args: str, env: dict[str, str] | None = None,
                      timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-                "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}", **(env or {})}
-    return subprocess.run([str(VENV_BIN / "ansible-playbook"), *args], cwd=ROOT, env=full_env,
+    return subprocess.run([str(VENV_BIN / "ansible-playbook"), *args], cwd=ROOT, env=_playbook_env(env),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def ansible_playbook_in_background(*args: str) -> subprocess.Popen[str]:
+    """ansible-playbook as ansible_playbook() runs it, but started and left running: in a process group of its own
+    (os.killpg stops or kills the run with its workers), its output (stderr with it) read from .stdout as it runs."""
+    return subprocess.Popen([str(VENV_BIN / "ansible-playbook"), *args], cwd=ROOT, env=_playbook_env(None),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
 
 
 def labelled(kind: str, lab_name: str) -> list[str]:
