@@ -34,8 +34,8 @@ def lab() -> Lab:
 # nothing and goes to whichever worker is free. Named here, by module, because xdist schedules before any test
 # is collected; pytest_collection_modifyitems below fails the run when a module is in the wrong set.
 SHARED_LAB_MODULES = {"test_alerts.py", "test_deploy.py", "test_deploy_inputs.py", "test_faults.py",
-                      "test_image_source.py", "test_lab.py", "test_rollback.py", "test_secrets.py", "test_service.py",
-                      "test_workflow_inputs.py"}
+                      "test_image_source.py", "test_lab.py", "test_rollback.py", "test_run_ends.py", "test_secrets.py",
+                      "test_service.py", "test_workflow_inputs.py"}
 OWN_CONTAINERS_MODULES = {"test_bare_servers.py", "test_lab_inputs.py", "test_lab_lifecycle.py", "test_molecule.py",
                           "test_third_party_app.py"}
 
@@ -53,7 +53,7 @@ AREAS = {
     "test_deploy.py": ["deploy"], "test_image_source.py": ["deploy"], "test_secrets.py": ["deploy"],
     "test_service.py": ["deploy"], "test_alerts.py": ["deploy"], "test_lab.py": ["deploy"],
     "test_rollback.py": ["rollback"],
-    "test_faults.py": ["faults"],
+    "test_faults.py": ["faults"], "test_run_ends.py": ["faults"],
     "test_deploy_inputs.py": ["inputs"], "test_refusals.py": ["inputs"], "test_lab_inputs.py": ["inputs", "setup"],
     "test_workflow_inputs.py": ["inputs", "pipeline"],
     "test_bare_servers.py": ["setup"], "test_lab_lifecycle.py": ["setup"],

@@ -48,7 +48,7 @@ def test_argument_spec_matches_defaults(role: Path) -> None:
 
 # Entry points on a roll-out's critical path without a spec of their own (each validation is a task there): the
 # role's README says which entry point validated their variables for the run, before anything changed.
-VALIDATED_ELSEWHERE = {("rolling_restart", "switch"), ("rolling_restart", "retire")}
+VALIDATED_ELSEWHERE = {("rolling_restart", "switch"), ("rolling_restart", "retire"), ("rolling_restart", "roll")}
 
 
 def _role_calls(node):
@@ -136,19 +136,27 @@ def test_runbook_steps_follow_the_deploy_playbook() -> None:
         position = found
 
 
-@pytest.mark.parametrize("playbook", ["deploy.yml", "rollback.yml"])
-def test_a_run_ends_one_way_and_reads_one_run_fact(playbook: str) -> None:
-    """Every end of a deploy or rollback (a rescue, or the last step) is the role deploy_finish: it alone releases
-    the lock and reports how the run ended. The plays read the controller's facts through the run fact only."""
+def _plays_roles(play: dict) -> list[tuple[str, str]]:
+    return [(r, "main") if isinstance(r, str) else (r["role"], r.get("tasks_from", "main")) for r in play.get("roles", [])]
+
+
+@pytest.mark.parametrize("playbook", ["deploy.yml", "rollback.yml", "restore.yml"])
+def test_a_run_ends_one_way(playbook: str) -> None:
+    """A run ends in one place: the run role's finish, listed once, by the last play. It alone releases the lock and
+    reports how the run ended (the run role's begin sends the started event). No play reaches across hosts with
+    hostvars[...]: the run's state is declared by the run role."""
     path = ROOT / "playbooks" / playbook
-    calls = list(_role_calls(yaml.safe_load(path.read_text())))
+    plays = yaml.safe_load(path.read_text())
+    calls = list(_role_calls(plays)) + [c for play in plays for c in _plays_roles(play)]
     assert ("steady.deploy.deploy_lock", "release") not in calls
-    assert calls.count(("steady.deploy.deploy_notify", "main")) == 1, "only the started event is sent from here"
-    finishes = calls.count(("steady.deploy.deploy_finish", "main"))
-    assert finishes == (6 if playbook == "deploy.yml" else 1)
+    assert ("steady.deploy.deploy_notify", "main") not in calls
+    assert calls.count(("steady.deploy.deploy_run", "finish")) == 1
+    assert ("steady.deploy.deploy_run", "finish") in _role_calls(plays[-1])
+    assert calls.count(("steady.deploy.deploy_run", "begin")) == 1
     text = path.read_text()
+    assert "hostvars[" not in text
     # Before the lock a refusal fails at once (nothing to release, nothing reported); from the lock on, the run
-    # fails only in deploy_finish, after the lock is released and the end reported.
+    # fails only in finish, after the lock is released and the end reported.
     before_lock, from_lock = text.split('name: "1. Preflight: take the deploy lock"')
-    assert "ansible.builtin.fail" not in from_lock, "the run fails in deploy_finish, after the lock and the report"
-    assert re.findall(r"hostvars\['localhost'\]\[?[\"'.]?(\w+)", text) == ["deploy_run"]
+    assert "ansible.builtin.fail" not in from_lock, "the run fails in finish, after the lock and the report"
+    assert "tasks_from: renew" not in text, "the run role renews the lease at the start of every play"

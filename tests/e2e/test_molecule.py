@@ -19,8 +19,8 @@ ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argu
 NO_SCENARIO = {
     "db_migrate": "every step talks to a PostgreSQL server (pg_dump, psql, the migration): tests/e2e/test_deploy.py",
     "deploy_notify": "runs on the controller (a webhook and the GitHub step summary)",
-    "deploy_finish": "runs on the controller: releases the lock through deploy_lock (its own scenario) and reports "
-                     "through deploy_notify; every failing run of tests/e2e/test_deploy.py ends through it",
+    "deploy_run": "the run's state across plays, on the controller: takes and releases the lock through deploy_lock "
+                  "(its own scenario) and reports through deploy_notify; every run of tests/e2e/ goes through it",
     "deploy_preflight": "checks the registry and the database a deploy uses: tests/test_refusals.py, tests/e2e/test_deploy_inputs.py",
     "image_build": "runs on the controller (build and push to a registry): tests/e2e/test_deploy.py",
     "service_init": "runs on the controller (writes a new service's deploy configuration)",
