@@ -160,3 +160,30 @@ def test_a_run_ends_one_way(playbook: str) -> None:
     before_lock, from_lock = text.split('name: "1. Preflight: take the deploy lock"')
     assert "ansible.builtin.fail" not in from_lock, "the run fails in finish, after the lock and the report"
     assert "tasks_from: renew" not in text, "the run role renews the lease at the start of every play"
+
+
+def test_deploy_reads_as_the_runbooks_table_of_contents() -> None:
+    """deploy.yml is short, and no play title is repeated but the runbook's numbered steps' own parts."""
+    text = (ROOT / "playbooks" / "deploy.yml").read_text()
+    assert len(text.splitlines()) <= 200, len(text.splitlines())
+    titles = re.findall(r'^- name: "(.+)"$', text, flags=re.M)
+    assert len(titles) == len(set(titles)), titles
+
+
+@pytest.mark.parametrize("playbook", PLAYBOOKS, ids=lambda p: p.name)
+def test_no_playbook_reaches_into_another_hosts_variables(playbook: Path) -> None:
+    """The run's values come from the run role; a play reads other hosts' facts only through a role's entry point
+    or a filter given their variables (map('extract', hostvars)), never by name."""
+    assert "hostvars[" not in playbook.read_text()
+
+
+def test_one_renew_and_one_finish_in_the_run_role() -> None:
+    """The lease is renewed at the start of every play by the run role, and a run ends in its finish: no playbook
+    renews or releases the lock itself."""
+    texts = {p.name: p.read_text() for p in (ROOT / "playbooks").glob("*.yml")}
+    assert not [n for n, t in texts.items() if re.search(r"tasks_from: (renew|release)$", t, flags=re.M)]
+    main = (ROOT / "roles" / "deploy_run" / "tasks" / "main.yml").read_text()
+    assert main.count("tasks_from: renew") == 1
+    assert [p.name for p in (ROOT / "roles").glob("*/tasks/*.yml") if "tasks_from: renew" in p.read_text()] == \
+        ["main.yml"]
+

@@ -78,10 +78,11 @@ def _now(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]], rolled_back
 
 def deploy_outcome(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]], version: str,
                    verify: Mapping[str, Any] | None = None, rolled_back: Sequence[str] = (),
-                   report: str = "") -> dict[str, Any]:
+                   report: str = "", repository: str = "") -> dict[str, Any]:
     """How a deploy ended: `event` (succeeded, rolled_back or failed), `failure` (the message the run fails with,
-    empty when it succeeded) and `fields` (the notification's). `hosts` are the run's hosts' variables, `verify`
-    the verification's report when it ran (None when it did not), `rolled_back` the hosts step 8 switched back."""
+    empty when it succeeded), `fields` (the notification's) and `summary` (the closing line of a success). `hosts`
+    are the run's hosts' variables, `verify` the verification's report when it ran (None when it did not),
+    `rolled_back` the hosts step 8 switched back."""
     hosts = list(hosts)
     rolled_back = list(rolled_back)
     verify_failures = list((verify or {}).get("failures") or [])
@@ -102,12 +103,12 @@ def deploy_outcome(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]], v
             said.append(step_failure)
         said += rollback_failures
         failure = " ".join(said) + f" Now: {_now(run, hosts, rolled_back, version)}."
-        return {"event": "failed", "failure": failure, "fields": {**fields, "reason": " ".join(said)}}
+        return {"event": "failed", "failure": failure, "fields": {**fields, "reason": " ".join(said)}, "summary": ""}
     if step_failure:
         failure = step_failure
         if "no host was switched" not in failure.lower() and "no host was touched" not in failure.lower():
             failure += " No host was switched: every host serves what it served before."
-        return {"event": "failed", "failure": failure, "fields": {**fields, "reason": step_failure}}
+        return {"event": "failed", "failure": failure, "fields": {**fields, "reason": step_failure}, "summary": ""}
     if verify is not None and not verified:
         back = (f"{len(rolled_back)} switched hosts were rolled back to the release before it: "
                 f"{', '.join(rolled_back)}." if rolled_back else "No host was switched.")
@@ -117,8 +118,15 @@ def deploy_outcome(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]], v
             failure += " The rollback failed: " + " ".join(rollback_failures)
         if report:
             failure += f" Report: {report}"
-        return {"event": "rolled_back", "failure": failure, "fields": {**fields, "reason": " ".join(verify_failures)}}
-    return {"event": "succeeded", "failure": "", "fields": {**fields, "reason": ""}}
+        return {"event": "rolled_back", "failure": failure, "summary": "",
+                "fields": {**fields, "reason": " ".join(verify_failures)}}
+    migration = run.get("migration") or {}
+    switched = sum(1 for h in hosts if (h.get("rolling_restart_result") or {}).get("changed"))
+    summary = (f"Release {run.get('release_id', '')} ({repository}:{version}@{run.get('digest') or '?'}) is live on "
+               f"{len(hosts)} hosts. Schema {migration.get('revision_before') or '-'} -> "
+               f"{migration.get('revision_after') or '-'}; backup {migration.get('backup') or 'none'}. "
+               f"Switched: {switched} hosts.")
+    return {"event": "succeeded", "failure": "", "fields": {**fields, "reason": ""}, "summary": summary}
 
 
 def rollback_outcome(run: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
